@@ -1,0 +1,61 @@
+"""What tools/train.py and tools/test.py do to a config before building the Runner."""
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config
+
+
+def load_config(config_file: str, cfg_options: Optional[dict] = None,
+                work_dir: Optional[str] = None, launcher: str = 'none') -> Config:
+    """Read a config, merge ``--cfg-options`` and set the work dir the OpenMMLab way:
+    the command line, else the config's ``work_dir``, else ``./work_dirs/<config name>``."""
+    cfg = Config.fromfile(config_file)
+    cfg.launcher = launcher
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_file))[0])
+    return cfg
+
+
+def enable_amp(cfg: Config) -> None:
+    """Train with mixed precision: mmengine's AmpOptimWrapper with a dynamic loss scale."""
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.loss_scale = 'dynamic'
+
+
+def enable_auto_scale_lr(cfg: Config) -> None:
+    """Let mmengine scale the lr by the real batch size over ``auto_scale_lr.base_batch_size``."""
+    if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+        raise RuntimeError('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` in '
+                           'the config: the batch size its learning rate was tuned for.')
+    cfg.auto_scale_lr.enable = True
+
+
+def set_resume(cfg: Config, resume: Optional[str]) -> None:
+    """``'auto'``: the latest checkpoint of the work dir; a path: that checkpoint."""
+    if resume is None:
+        return
+    cfg.resume = True
+    cfg.load_from = None if resume == 'auto' else resume
+
+
+def enable_visualization(cfg: Config, show_dir: str) -> None:
+    """Make the task's visualization hook draw test results into ``show_dir``.
+
+    The three task packages name the switches differently (mmpretrain: ``enable``/``out_dir``,
+    mmdet: ``draw``/``test_out_dir``, mmseg: ``draw`` plus the visualizer's ``save_dir``).
+    """
+    hook = cfg.get('default_hooks', {}).get('visualization')
+    if hook is None:
+        raise RuntimeError('--show-dir needs a `visualization` hook in `default_hooks`.')
+    hook_type = str(hook.get('type', ''))
+    if hook_type.endswith('DetVisualizationHook'):
+        hook.update(draw=True, test_out_dir=show_dir)
+    elif hook_type.endswith('SegVisualizationHook'):
+        hook.update(draw=True)
+        cfg.visualizer.save_dir = show_dir
+    else:
+        hook.update(enable=True, out_dir=show_dir)

@@ -1,0 +1,41 @@
+"""Student-only checkpoints: what users ship after distillation."""
+from collections import OrderedDict
+from typing import Optional
+
+import torch
+from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint, weights_to_cpu
+
+STUDENT_PREFIX = 'student.'
+
+
+def student_state_dict(state_dict: dict) -> OrderedDict:
+    """The ``student.*`` entries of a distillation state dict, with the prefix removed.
+
+    The result loads with ``strict=True`` into the plain task model built from the student's
+    config: teacher, connector and loss are training-only parts of ReviewKD.
+    """
+    student = OrderedDict((key[len(STUDENT_PREFIX):], value) for key, value in state_dict.items()
+                          if key.startswith(STUDENT_PREFIX))
+    if not student:
+        raise KeyError(f'No "{STUDENT_PREFIX}*" weights in this state dict (first keys: '
+                       f'{list(state_dict)[:5]}): is it a checkpoint of rkd.SingleTeacherDistill?')
+    return student
+
+
+def save_student_checkpoint(state_dict: dict, out_file: str, meta: Optional[dict] = None) -> None:
+    """Write ``{'state_dict': student weights, 'meta': meta}`` with mmengine's checkpoint I/O."""
+    checkpoint = dict(state_dict=weights_to_cpu(student_state_dict(state_dict)), meta=meta or {})
+    save_checkpoint(checkpoint, out_file)
+
+
+def export_student(checkpoint_file: str, out_file: str) -> None:
+    """Read a training checkpoint of the distillation and write the student-only checkpoint."""
+    checkpoint = _load_checkpoint(checkpoint_file, map_location='cpu')
+    meta = dict(checkpoint.get('meta', {}), exported_from=checkpoint_file)
+    save_student_checkpoint(checkpoint['state_dict'], out_file, meta)
+
+
+def load_student(model: torch.nn.Module, student_file: str) -> None:
+    """Load an exported student strictly into ``model``: every key must match."""
+    checkpoint = _load_checkpoint(student_file, map_location='cpu')
+    model.load_state_dict(checkpoint['state_dict'], strict=True)

@@ -1,0 +1,116 @@
+"""The model the runner sees: a trained student distilled from one frozen teacher."""
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.model import BaseModel
+from mmengine.runner import load_checkpoint
+from mmengine.logging import print_log
+
+from rkd.registry import MODELS
+from ..distillers import ReviewKDDistiller
+from .model_builder import build_task_model
+
+# Modules the task models run in ``extract_feat`` (mmpretrain, mmdet and mmseg alike): a teacher
+# recorded only there stops before its head.
+FEATURE_MODULES = ('backbone', 'neck')
+
+
+@MODELS.register_module()
+class SingleTeacherDistill(BaseModel):
+    """Trains ``student`` with its own losses plus a distiller's loss against a frozen teacher.
+
+    ``forward(mode='predict' | 'tensor')`` is the student alone, so each task's val/test loops,
+    metrics and visualizers work unchanged; ``mode='loss'`` runs the teacher (no grad, eval mode,
+    only as far as its recorded features), the student's ``loss`` and the distiller.
+
+    Args:
+        student: the student's model dict, or the path of a config file with a ``model``.
+        teacher: ``dict(config=<model dict or config path>, checkpoint=<path or None>)``.
+        distiller: config of the distiller (``rkd.ReviewKDDistiller``).
+        probe_input_shape: (C, H, W) of the random batch run through both networks at build
+            time to read the channels of the recorded features; any size the networks accept.
+    """
+
+    def __init__(self,
+                 student: Union[str, dict],
+                 teacher: dict,
+                 distiller: dict,
+                 probe_input_shape: Sequence[int] = (3, 64, 64),
+                 init_cfg: Optional[dict] = None) -> None:
+        student_model = build_task_model(student)
+        # One preprocessor for both networks: the teacher sees exactly the student's inputs.
+        super().__init__(data_preprocessor=student_model.data_preprocessor, init_cfg=init_cfg)
+        self.student = student_model
+        self.teacher = self._build_teacher(**teacher)
+        self.distiller: ReviewKDDistiller = MODELS.build(distiller)
+        self.distiller.student_recorders.check(self.student)
+        self.distiller.teacher_recorders.check(self.teacher)
+        self._teacher_stops_at_features = all(
+            source.split('.')[0] in FEATURE_MODULES
+            for source in self.distiller.teacher_recorders.sources)
+        self._build_connector(tuple(probe_input_shape))
+
+    @staticmethod
+    def _build_teacher(config: Union[str, dict], checkpoint: Optional[str] = None,
+                       strict: bool = True) -> BaseModel:
+        teacher = build_task_model(config)
+        if checkpoint is None:
+            print_log('The teacher has no checkpoint: it keeps its random initial weights. '
+                      'This is only useful for tests.', logger='current', level=30)
+        else:
+            load_checkpoint(teacher, checkpoint, map_location='cpu', strict=strict)
+        # The runner calls init_weights() on the whole model after building it; a loaded
+        # teacher must not be re-initialised.
+        teacher.is_init = True
+        teacher.requires_grad_(False)
+        return teacher.eval()
+
+    def _build_connector(self, probe_input_shape: tuple) -> None:
+        probe = torch.rand(2, *probe_input_shape)
+        student_was_training = self.student.training
+        self.student.eval()  # keep BN statistics as they are
+        with torch.no_grad():
+            teacher_feats = self._teacher_features(probe, None)
+            with self.distiller.student_recorders.recording(self.student) as recorded:
+                self.student(probe, mode='tensor')
+                student_feats = recorded.features()
+        self.student.train(student_was_training)
+        self.distiller.build_connector(student_feats, teacher_feats)
+
+    def train(self, mode: bool = True) -> 'SingleTeacherDistill':
+        """Switch the student and the distiller; the teacher stays in eval mode (BN, dropout and
+        drop-path frozen) whatever is asked."""
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def _teacher_features(self, inputs: torch.Tensor, data_samples: Optional[list]
+                          ) -> List[torch.Tensor]:
+        with torch.no_grad(), self.distiller.teacher_recorders.recording(self.teacher) as recorded:
+            if self._teacher_stops_at_features:
+                self.teacher.extract_feat(inputs)
+            else:
+                self.teacher(inputs, data_samples, mode='tensor')
+            return recorded.features()
+
+    def loss(self, inputs: torch.Tensor, data_samples: list) -> Dict[str, torch.Tensor]:
+        """The student's own losses plus the distillation loss."""
+        teacher_feats = self._teacher_features(inputs, data_samples)
+        with self.distiller.student_recorders.recording(self.student) as recorded:
+            losses = self.student.loss(inputs, data_samples)
+            student_feats = recorded.features()
+        distill_losses = self.distiller(student_feats, teacher_feats)
+        clash = set(losses) & set(distill_losses)
+        if clash:
+            raise KeyError(f'The student already returns {sorted(clash)}; set the distiller\'s '
+                           '`loss_name` to another name.')
+        losses.update(distill_losses)
+        return losses
+
+    def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,
+                mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode in ('predict', 'tensor'):
+            return self.student(inputs, data_samples, mode=mode)
+        raise RuntimeError(f'Invalid mode "{mode}": use "loss", "predict" or "tensor".')

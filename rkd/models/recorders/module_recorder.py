@@ -1,0 +1,186 @@
+"""Record a module's input or output through forward hooks, addressed by its dotted name."""
+import difflib
+from collections import deque
+from contextlib import contextmanager
+from typing import Any, Iterator, List, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from rkd.registry import TASK_UTILS
+
+
+def find_module(model: nn.Module, name: str) -> nn.Module:
+    """The sub-module called ``name`` in ``model.named_modules()``, or an error naming close
+    matches, so a typo in a config is fixed in one look."""
+    modules = dict(model.named_modules())
+    if name in modules:
+        return modules[name]
+    close = difflib.get_close_matches(name, modules.keys(), n=5, cutoff=0.6)
+    hint = f' Close matches: {close}.' if close else ''
+    raise LookupError(f'No module named "{name}" in {type(model).__name__}.{hint} '
+                   'Names are dotted paths of `model.named_modules()`, e.g. "backbone.layer1".')
+
+
+def as_feature_map(tensor: torch.Tensor, source: str) -> torch.Tensor:
+    """(N, C) embeddings become (N, C, 1, 1) maps; (N, C, H, W) maps pass unchanged."""
+    if tensor.dim() == 2:
+        return tensor[:, :, None, None]
+    if tensor.dim() == 4:
+        return tensor
+    raise ValueError(f'Recorder "{source}" recorded a tensor of shape {tuple(tensor.shape)}; '
+                     'only (N, C) and (N, C, H, W) can be distilled. Pick another module or '
+                     'an `element` of its tuple.')
+
+
+@TASK_UTILS.register_module()
+class ModuleRecorder:
+    """Records what one module receives or returns during the forward passes of one step.
+
+    Args:
+        source: dotted name of the module in ``named_modules()``.
+        io: ``'output'`` or ``'input'`` (the first positional argument).
+        call: which call of the module within the step; negative counts from the last, which is
+            how the pre-activation of a ResNet block is reached (its ``relu`` runs twice).
+        element: for a tuple/list value, the index of the element to keep; ``None`` keeps all
+            elements as separate features (an FPN tuple yields five).
+        clone: copy the value when it is recorded. Inputs are cloned by default because an
+            in-place module (``ReLU(inplace=True)``) overwrites them; a later in-place change of
+            an uncloned output is detected and reported.
+    """
+
+    def __init__(self,
+                 source: str,
+                 io: str = 'output',
+                 call: int = -1,
+                 element: Optional[int] = None,
+                 clone: Optional[bool] = None) -> None:
+        if io not in ('output', 'input'):
+            raise ValueError(f'Recorder "{source}": io must be "output" or "input", got "{io}".')
+        self.source = source
+        self.io = io
+        self.call = call
+        self.element = element
+        self.clone = io == 'input' if clone is None else clone
+        self._handle = None
+        self._calls = 0
+        self._kept: Union[deque, List] = deque()
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(source={self.source!r}, io={self.io!r}, '
+                f'call={self.call}, element={self.element})')
+
+    def attach(self, model: nn.Module) -> None:
+        """Start recording ``model``'s module ``source``; values of earlier steps are dropped."""
+        self.detach()
+        self.reset()
+        module = find_module(model, self.source)
+        if self.io == 'input':
+            self._handle = module.register_forward_pre_hook(
+                lambda mod, args: self._record(args[0] if args else None))
+        else:
+            self._handle = module.register_forward_hook(
+                lambda mod, args, output: self._record(output))
+
+    def detach(self) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    def reset(self) -> None:
+        self._calls = 0
+        # Keep only the call we will return: memory stays flat however often a module runs.
+        self._kept = deque(maxlen=-self.call) if self.call < 0 else []
+
+    def _record(self, value: Any) -> None:
+        index = self._calls
+        self._calls += 1
+        if self.call >= 0 and index != self.call:
+            return
+        tensors = self._select(value)
+        if self.clone:
+            tensors = [t.clone() for t in tensors]
+        self._kept.append([(t, t._version) for t in tensors])
+
+    def _select(self, value: Any) -> List[torch.Tensor]:
+        if isinstance(value, torch.Tensor):
+            values = [value]
+        elif isinstance(value, (tuple, list)):
+            values = list(value)
+        else:
+            raise TypeError(f'Recorder "{self.source}" ({self.io}) got a {type(value).__name__}; '
+                            'only tensors and tuples/lists of tensors can be recorded.')
+        if self.element is not None and isinstance(value, (tuple, list)):
+            if not -len(values) <= self.element < len(values):
+                raise IndexError(f'Recorder "{self.source}": element {self.element} asked, but '
+                                 f'the {self.io} is a sequence of {len(values)}.')
+            values = [values[self.element]]
+        return values
+
+    def features(self) -> List[torch.Tensor]:
+        """The recorded feature maps of the chosen call, each (N, C, H, W)."""
+        wanted = self.call if self.call >= 0 else self._calls + self.call
+        if not 0 <= wanted < self._calls or not self._kept:
+            raise RuntimeError(f'Recorder "{self.source}" wanted call {self.call} of the '
+                               f'{self.io}, but the module ran {self._calls} time(s) this step.')
+        record = self._kept[0]
+        for tensor, version in record:
+            if tensor._version != version:
+                raise RuntimeError(
+                    f'Recorder "{self.source}": the recorded {self.io} was modified in place '
+                    'after it was recorded (an in-place activation follows the module?). '
+                    'Set clone=True for this recorder.')
+        return [as_feature_map(tensor, self.source) for tensor, _ in record]
+
+
+class RecorderGroup:
+    """The recorders of one model; hooks exist only inside :meth:`recording`.
+
+    Attaching hooks only for the duration of a distillation step means validation, testing and
+    inference run the bare model.
+    """
+
+    def __init__(self, recorders: Sequence[Union[str, dict, ModuleRecorder]]) -> None:
+        if not recorders:
+            raise ValueError('At least one recorder is needed.')
+        self.recorders = [self._build(r) for r in recorders]
+
+    @staticmethod
+    def _build(recorder: Union[str, dict, ModuleRecorder]) -> ModuleRecorder:
+        if isinstance(recorder, ModuleRecorder):
+            return recorder
+        if isinstance(recorder, str):
+            return ModuleRecorder(source=recorder)
+        cfg = dict(recorder)
+        cfg.setdefault('type', 'rkd.ModuleRecorder')
+        return TASK_UTILS.build(cfg)
+
+    @property
+    def sources(self) -> List[str]:
+        return [r.source for r in self.recorders]
+
+    def check(self, model: nn.Module) -> None:
+        """Fail early, at build time, on a module name that does not exist."""
+        for recorder in self.recorders:
+            find_module(model, recorder.source)
+
+    @contextmanager
+    def recording(self, model: nn.Module) -> Iterator['RecorderGroup']:
+        """Hooks ``model`` for the body of the ``with``; read :meth:`features` inside it.
+
+        On exit the hooks are removed and the records dropped, so no tensor (nor its autograd
+        graph) outlives the step.
+        """
+        for recorder in self.recorders:
+            recorder.attach(model)
+        try:
+            yield self
+        finally:
+            for recorder in self.recorders:
+                recorder.detach()
+                recorder.reset()
+
+    def features(self) -> List[torch.Tensor]:
+        """All recorded maps in recorder order, tuples expanded: shallow -> deep as declared."""
+        return [f for recorder in self.recorders for f in recorder.features()]
+

@@ -1,0 +1,93 @@
+import copy
+
+import pytest
+import torch
+from mmengine.logging import MessageHub
+from mmengine.optim import OptimWrapper
+from mmpretrain.structures import DataSample
+
+from rkd.registry import MODELS
+from .conftest import reviewkd_algorithm
+
+
+def batch(n: int = 4, size: int = 16) -> dict:
+    return dict(inputs=[torch.randint(0, 256, (3, size, size), dtype=torch.uint8)
+                        for _ in range(n)],
+                data_samples=[DataSample().set_gt_label(i % 4) for i in range(n)])
+
+
+def test_train_steps_change_the_student_and_never_the_teacher(mmpretrain_scope):
+    torch.manual_seed(0)
+    model = MODELS.build(reviewkd_algorithm())
+    model.train()
+    assert model.student.training and not model.teacher.training
+    assert not any(m.training for m in model.teacher.modules())
+    teacher_before = copy.deepcopy(model.teacher.state_dict())
+    student_before = copy.deepcopy(model.student.state_dict())
+    connector_before = copy.deepcopy(model.distiller.connector.state_dict())
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    for _ in range(3):
+        log_vars = model.train_step(batch(), optim)
+    assert {'loss', 'loss_reviewkd'} <= set(log_vars)
+    assert log_vars['loss_reviewkd'] > 0
+    for key, value in model.teacher.state_dict().items():
+        assert torch.equal(value, teacher_before[key]), f'teacher {key} changed'
+    for before, after in ((student_before, model.student.state_dict()),
+                          (connector_before, model.distiller.connector.state_dict())):
+        changed = [k for k, v in after.items()
+                   if v.is_floating_point() and not torch.equal(v, before[k])]
+        assert changed, 'a trained part did not change'
+    assert all(p.grad is None for p in model.teacher.parameters())
+
+
+def test_connector_channels_are_inferred_from_the_probe(mmpretrain_scope):
+    model = MODELS.build(reviewkd_algorithm())
+    abfs = model.distiller.connector.abfs
+    assert len(abfs) == 5
+    # student stages 4, 8, 16, 32 channels + 32-d embedding; teacher twice as wide
+    assert [abf.conv1.conv.in_channels for abf in abfs] == [4, 8, 16, 32, 32]
+    assert [abf.conv2.conv.out_channels for abf in abfs] == [8, 16, 32, 64, 64]
+
+
+def test_predict_and_tensor_modes_are_the_student_alone(mmpretrain_scope):
+    torch.manual_seed(0)
+    model = MODELS.build(reviewkd_algorithm()).eval()
+    data = model.data_preprocessor(batch(2), False)
+    torch.testing.assert_close(model(data['inputs'], mode='tensor'),
+                               model.student(data['inputs'], mode='tensor'))
+    predictions = model.val_step(batch(2))
+    assert len(predictions) == 2 and predictions[0].pred_score.shape == (4, )
+    # hooks exist only inside a distillation step
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def test_warmup_factor_follows_the_epoch(mmpretrain_scope):
+    torch.manual_seed(0)
+    model = MODELS.build(reviewkd_algorithm(warmup=dict(length=4, by_epoch=True)))
+    data = model.data_preprocessor(batch(), True)
+    hub = MessageHub.get_current_instance()
+    hub.update_info('epoch', 1)
+    losses = model(**data, mode='loss')
+    assert losses['reviewkd_warmup'].item() == pytest.approx(0.25)
+    hub.update_info('epoch', 0)
+    assert model(**data, mode='loss')['loss_reviewkd'].item() == 0
+    hub.update_info('epoch', 9)
+    assert model(**data, mode='loss')['reviewkd_warmup'].item() == 1
+
+
+def test_teacher_checkpoint_is_loaded_and_survives_init_weights(mmpretrain_scope, tmp_path):
+    from mmengine.runner import save_checkpoint
+    cfg = reviewkd_algorithm()
+    teacher = MODELS.build(cfg['teacher']['config'])
+    save_checkpoint(dict(state_dict=teacher.state_dict()), str(tmp_path / 't.pth'))
+    model = MODELS.build(reviewkd_algorithm(teacher_checkpoint=str(tmp_path / 't.pth')))
+    model.init_weights()
+    for key, value in teacher.state_dict().items():
+        assert torch.equal(model.teacher.state_dict()[key], value), key
+
+
+def test_mismatched_levels_are_a_clear_error(mmpretrain_scope):
+    cfg = reviewkd_algorithm()
+    cfg['distiller']['teacher_recorders'] = ['neck']
+    with pytest.raises(ValueError, match='student recorders yield 5 features'):
+        MODELS.build(cfg)
