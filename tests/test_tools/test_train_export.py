@@ -10,9 +10,9 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from PIL import Image
 
+from helpers import reviewkd_algorithm, tiny_classifier
+
 REPO = Path(__file__).parents[2]
-sys.path.insert(0, str(REPO / 'tests' / 'test_models' / 'test_algorithms'))
-from conftest import reviewkd_algorithm, tiny_classifier  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from mmengine.optim import OptimWrapper
 from mmpretrain.structures import DataSample
 
 from rkd.registry import MODELS
-from .conftest import reviewkd_algorithm
+from helpers import reviewkd_algorithm
 
 
 def batch(n: int = 4, size: int = 16) -> dict:
@@ -88,6 +88,6 @@ def test_teacher_checkpoint_is_loaded_and_survives_init_weights(mmpretrain_scope
 
 def test_mismatched_levels_are_a_clear_error(mmpretrain_scope):
     cfg = reviewkd_algorithm()
-    cfg['distiller']['teacher_recorders'] = ['neck']
-    with pytest.raises(ValueError, match='student recorders yield 5 features'):
+    cfg['distiller']['teacher_recorders'] = ['neck']  # 4 pooled maps
+    with pytest.raises(ValueError, match=r'student recorders yield 5 features.*teacher recorders 4'):
         MODELS.build(cfg)
