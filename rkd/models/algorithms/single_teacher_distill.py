@@ -1,5 +1,5 @@
 """The model the runner sees: a trained student distilled from one frozen teacher."""
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -66,16 +66,24 @@ class SingleTeacherDistill(BaseModel):
         return teacher.eval()
 
     def _build_connector(self, probe_input_shape: tuple) -> None:
-        probe = torch.rand(2, *probe_input_shape)
-        student_was_training = self.student.training
-        self.student.eval()  # keep BN statistics as they are
-        with torch.no_grad():
-            teacher_feats = self._teacher_features(probe, None)
-            with self.distiller.student_recorders.recording(self.student) as recorded:
-                self.student(probe, mode='tensor')
-                student_feats = recorded.features()
-        self.student.train(student_was_training)
+        student_feats, teacher_feats = self.probe_features(torch.rand(2, *probe_input_shape))
         self.distiller.build_connector(student_feats, teacher_feats)
+
+    def probe_features(self, inputs: torch.Tensor
+                       ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+        """The recorded (student, teacher) features of ``inputs``, without touching any state:
+        no gradients, and the student in eval mode so that BN statistics stay as they are."""
+        student_was_training = self.student.training
+        self.student.eval()
+        try:
+            with torch.no_grad():
+                teacher_feats = self.teacher_features(inputs, None)
+                with self.distiller.student_recorders.recording(self.student) as recorded:
+                    self.student(inputs, mode='tensor')
+                    student_feats = recorded.features()
+        finally:
+            self.student.train(student_was_training)
+        return student_feats, teacher_feats
 
     def train(self, mode: bool = True) -> 'SingleTeacherDistill':
         """Switch the student and the distiller; the teacher stays in eval mode (BN, dropout and
@@ -84,8 +92,9 @@ class SingleTeacherDistill(BaseModel):
         self.teacher.eval()
         return self
 
-    def _teacher_features(self, inputs: torch.Tensor, data_samples: Optional[list]
-                          ) -> List[torch.Tensor]:
+    def teacher_features(self, inputs: torch.Tensor, data_samples: Optional[list]
+                         ) -> List[torch.Tensor]:
+        """The teacher's recorded features, run without gradients and only as far as needed."""
         with torch.no_grad(), self.distiller.teacher_recorders.recording(self.teacher) as recorded:
             if self._teacher_stops_at_features:
                 self.teacher.extract_feat(inputs)
@@ -95,7 +104,7 @@ class SingleTeacherDistill(BaseModel):
 
     def loss(self, inputs: torch.Tensor, data_samples: list) -> Dict[str, torch.Tensor]:
         """The student's own losses plus the distillation loss."""
-        teacher_feats = self._teacher_features(inputs, data_samples)
+        teacher_feats = self.teacher_features(inputs, data_samples)
         with self.distiller.student_recorders.recording(self.student) as recorded:
             losses = self.student.loss(inputs, data_samples)
             student_feats = recorded.features()

@@ -1,0 +1,165 @@
+"""Time and memory of a distillation step against its parts, on synthetic batches.
+
+One process, one model: the student's train step alone, the teacher's forward alone (exactly what
+the distillation step runs of it) and the whole distillation step, each after warm-up, as the
+median and spread of N steps, with the peak memory of each.
+"""
+import statistics
+import threading
+import time
+from contextlib import contextmanager, nullcontext
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from rkd.registry import MODELS
+
+# Pipeline keys that carry the training crop size, in mmpretrain's transforms.
+SIZE_KEYS = ('crop_size', 'scale', 'size')
+
+
+def train_input_size(cfg: Config) -> List[int]:
+    """The (H, W) the training pipeline feeds the network: its last crop or resize size."""
+    size = None
+    for transform in cfg.get('train_dataloader', {}).get('dataset', {}).get('pipeline', []):
+        for key in SIZE_KEYS:
+            if isinstance(transform.get(key), int):
+                size = [transform[key]] * 2
+            elif isinstance(transform.get(key), (tuple, list)):
+                size = list(transform[key])[::-1]  # mmcv sizes are (w, h)
+    if size is None:
+        size = list(cfg.model.get('probe_input_shape', (3, 224, 224)))[1:]
+    return size
+
+
+def build_algorithm(cfg: Config, impl: str, device: str) -> torch.nn.Module:
+    """The config's distillation model with the connector and loss forms set to ``impl``.
+
+    The teacher keeps its random weights: speed and memory do not depend on them.
+    """
+    model_cfg = cfg.model.copy()
+    model_cfg.teacher.checkpoint = None
+    model_cfg.distiller.connector.impl = impl
+    model_cfg.distiller.loss.impl = impl
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        return MODELS.build(model_cfg).to(device).train()
+
+
+def synthetic_batch(model: torch.nn.Module, batch_size: int, size: Sequence[int],
+                    device: str, channels_last: bool) -> tuple:
+    """Normalised random images and classification samples with random labels."""
+    from mmpretrain.structures import DataSample
+    num_classes = model.student.head.num_classes
+    inputs = torch.randn(batch_size, 3, *size, device=device)
+    if channels_last:
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    samples = [DataSample().set_gt_label(int(c)) for c in torch.randint(num_classes, (batch_size, ))]
+    return inputs, [s.to(device) for s in samples]
+
+
+class PeakMemory:
+    """Peak memory of a block: the CUDA allocator's peak, or on CPU the peak growth of the
+    process's resident set over its size at the start, sampled every millisecond."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.peak_mib = 0.0
+
+    @staticmethod
+    def _rss_bytes() -> int:
+        with open('/proc/self/statm') as statm:
+            return int(statm.read().split()[1]) * 4096
+
+    @contextmanager
+    def measure(self) -> Iterator['PeakMemory']:
+        if self.device.startswith('cuda'):
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            start = torch.cuda.memory_allocated()
+            yield self
+            torch.cuda.synchronize()
+            self.peak_mib = (torch.cuda.max_memory_allocated() - start) / 2**20
+            return
+        start, peak, done = self._rss_bytes(), [0], threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], self._rss_bytes())
+                time.sleep(0.001)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            yield self
+        finally:
+            done.set()
+            sampler.join()
+            self.peak_mib = max(0, peak[0] - start) / 2**20
+
+
+def time_steps(step: Callable[[], None], device: str, warmup: int, steps: int
+               ) -> Dict[str, float]:
+    """Median, spread (min-max) and peak memory of ``steps`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        step()
+    memory = PeakMemory(device)
+    times = []
+    with memory.measure():
+        for _ in range(steps):
+            if device.startswith('cuda'):
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            step()
+            if device.startswith('cuda'):
+                torch.cuda.synchronize()
+            times.append((time.perf_counter() - start) * 1000)
+    return dict(ms=statistics.median(times), min_ms=min(times), max_ms=max(times),
+                peak_mib=memory.peak_mib)
+
+
+def benchmark_distillation(cfg: Config, impl: str, batch_size: int, device: str = 'cpu',
+                           amp: Optional[str] = None, channels_last: bool = False,
+                           warmup: int = 2, steps: int = 5) -> Dict[str, object]:
+    """Student step, teacher forward and distillation step of ``cfg`` in one process.
+
+    ``amp``: None, ``'bf16'`` or ``'fp16'`` autocast (the HCL loss stays float32 inside).
+    """
+    model = build_algorithm(cfg, impl, device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    size = train_input_size(cfg)
+    inputs, samples = synthetic_batch(model, batch_size, size, device, channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
+    dtype = {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[amp]
+    device_type = device.split(':')[0]
+
+    def autocast():
+        return torch.autocast(device_type, dtype=dtype) if dtype else nullcontext()
+
+    def train_step(loss_fn: Callable[[], dict]) -> Callable[[], None]:
+        def step() -> None:
+            with autocast():
+                loss, _ = model.parse_losses(loss_fn())
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        return step
+
+    def teacher_forward() -> None:
+        with autocast():
+            model.teacher_features(inputs, samples)
+
+    figures = dict(
+        student=time_steps(train_step(lambda: model.student.loss(inputs, samples)),
+                           device, warmup, steps),
+        teacher=time_steps(teacher_forward, device, warmup, steps),
+        distill=time_steps(train_step(lambda: model.loss(inputs, samples)),
+                           device, warmup, steps))
+    parts = figures['student']['ms'] + figures['teacher']['ms']
+    return dict(impl=impl, device=device, batch_size=batch_size, input_size=size, amp=amp,
+                channels_last=channels_last, steps=steps, **figures,
+                overhead=figures['distill']['ms'] / parts)
