@@ -27,6 +27,9 @@ class SingleTeacherDistill(BaseModel):
         student: the student's model dict, or the path of a config file with a ``model``.
         teacher: ``dict(config=<model dict or config path>, checkpoint=<path or None>)``.
         distiller: config of the distiller (``rkd.ReviewKDDistiller``).
+        data_preprocessor: the config's top-level preprocessor, which the Runner hands to the
+            model it builds: the student's, unless the student dict has its own (as for a plain
+            task model). It serves both networks.
         probe_input_shape: (C, H, W) of the random batch run through both networks at build
             time to read the channels of the recorded features; any size the networks accept.
     """
@@ -35,9 +38,10 @@ class SingleTeacherDistill(BaseModel):
                  student: Union[str, dict],
                  teacher: dict,
                  distiller: dict,
+                 data_preprocessor: Optional[dict] = None,
                  probe_input_shape: Sequence[int] = (3, 64, 64),
                  init_cfg: Optional[dict] = None) -> None:
-        student_model = build_task_model(student)
+        student_model = build_task_model(student, data_preprocessor)
         # One preprocessor for both networks: the teacher sees exactly the student's inputs.
         super().__init__(data_preprocessor=student_model.data_preprocessor, init_cfg=init_cfg)
         self.student = student_model

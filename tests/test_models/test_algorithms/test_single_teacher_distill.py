@@ -91,3 +91,15 @@ def test_mismatched_levels_are_a_clear_error(mmpretrain_scope):
     cfg['distiller']['teacher_recorders'] = ['neck']  # 4 pooled maps
     with pytest.raises(ValueError, match=r'student recorders yield 5 features.*teacher recorders 4'):
         MODELS.build(cfg)
+
+
+def test_top_level_preprocessor_is_the_students_unless_it_has_one(mmpretrain_scope):
+    """What the Runner does with a config's top-level ``data_preprocessor`` for a plain model."""
+    given = dict(type='ClsDataPreprocessor', num_classes=4, mean=[1., 2., 3.], std=[4., 5., 6.])
+    cfg = reviewkd_algorithm()
+    cfg['student'].pop('data_preprocessor')
+    model = MODELS.build(dict(cfg, data_preprocessor=given))
+    assert model.data_preprocessor is model.student.data_preprocessor
+    assert model.student.data_preprocessor.mean.flatten().tolist() == [1., 2., 3.]
+    own = MODELS.build(dict(reviewkd_algorithm(), data_preprocessor=given))
+    assert own.student.data_preprocessor.mean.flatten().tolist() == [127.5] * 3

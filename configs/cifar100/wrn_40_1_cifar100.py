@@ -1,0 +1,12 @@
+# WRN-40-1 (0.57M parameters): 71.98 top-1 in the CIFAR KD literature; a student of WRN-40-2.
+# Trained alone with the paper's CIFAR-100 recipe: a teacher, or the student baseline.
+_base_ = [
+    '../_base_/models/cifar100_classifier.py', '../_base_/datasets/cifar100_bs128.py',
+    '../_base_/schedules/cifar100_240e.py', '../_base_/default_runtime.py'
+]
+custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
+
+model = dict(
+    data_preprocessor={{_base_.cifar100_preprocessor}},
+    backbone=dict(type='rkd.WideResNet', depth=40, widen_factor=1),
+    head=dict(in_channels=64))
