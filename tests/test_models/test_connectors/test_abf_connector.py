@@ -1,0 +1,193 @@
+import math
+
+import pytest
+import torch
+
+from rkd.models.connectors import ABFConnector
+from rkd.registry import MODELS
+
+IMPLS = ['reference', 'fast']
+
+
+def build(student_channels, teacher_channels, **cfg) -> ABFConnector:
+    """As the distiller builds it."""
+    return MODELS.build(dict(type='rkd.ABFConnector', **cfg, student_channels=student_channels,
+                             teacher_channels=teacher_channels))
+
+
+# ---- an oracle written from DESIGN.md, sharing no code with rkd ------------------------------
+
+
+def oracle_bn(x, bn):
+    """BatchNorm in training mode: batch statistics, biased variance."""
+    mean = x.mean((0, 2, 3), keepdim=True)
+    var = ((x - mean)**2).mean((0, 2, 3), keepdim=True)
+    return (x - mean) / torch.sqrt(var + bn.eps) * bn.weight.view(1, -1, 1, 1) + \
+        bn.bias.view(1, -1, 1, 1)
+
+
+def oracle_conv1x1(x, weight, bias=None):
+    out = torch.einsum('nchw,oc->nohw', x, weight[:, :, 0, 0])
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+def oracle_conv3x3(x, weight):
+    """Zero padding 1, stride 1: a sum over the nine taps of shifted 1x1 convs."""
+    h, w = x.shape[-2:]
+    padded = torch.zeros(*x.shape[:2], h + 2, w + 2, dtype=x.dtype)
+    padded[:, :, 1:-1, 1:-1] = x
+    return sum(
+        torch.einsum('nchw,oc->nohw', padded[:, :, i:i + h, j:j + w], weight[:, :, i, j])
+        for i in range(3) for j in range(3))
+
+
+def oracle_nearest(x, size):
+    """Output pixel i reads input pixel floor(i * in / out)."""
+    (h, w), (oh, ow) = x.shape[-2:], size
+    rows = [i * h // oh for i in range(oh)]
+    cols = [j * w // ow for j in range(ow)]
+    return x[:, :, rows][:, :, :, cols]
+
+
+def oracle_connector(connector, feats, sizes):
+    outs, residual = [None] * len(feats), None
+    for i in reversed(range(len(feats))):
+        abf = connector.abfs[i]
+        x = oracle_bn(oracle_conv1x1(feats[i], abf.conv1.conv.weight), abf.conv1.bn)
+        if residual is not None:
+            residual = oracle_nearest(residual, tuple(x.shape[-2:]))
+            a = torch.sigmoid(
+                oracle_conv1x1(torch.cat([x, residual], 1), abf.att.weight, abf.att.bias))
+            x = x * a[:, 0:1] + residual * a[:, 1:2]
+        if tuple(x.shape[-2:]) != tuple(sizes[i]):
+            x = oracle_nearest(x, tuple(sizes[i]))
+        outs[i] = oracle_bn(oracle_conv3x3(x, abf.conv2.conv.weight), abf.conv2.bn)
+        residual = x
+    return outs
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def make_inputs(student_channels, student_sizes, dtype=torch.float32, batch=3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch, c, *s, generator=gen, dtype=dtype).requires_grad_()
+            for c, s in zip(student_channels, student_sizes)]
+
+
+def forward_backward(forward, connector, feats, sizes, seed=1):
+    """Outputs of ``forward(feats, sizes)``, then the gradients of a random mean of them
+    w.r.t. the inputs and the connector's parameters."""
+    outs = forward(feats, sizes)
+    gen = torch.Generator().manual_seed(seed)
+    loss = sum((o * torch.randn(o.shape, generator=gen, dtype=o.dtype)).mean() for o in outs)
+    grads = torch.autograd.grad(loss, list(feats) + list(connector.parameters()))
+    return [o.detach() for o in outs], grads
+
+
+def assert_all_close(got, expected, tol):
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e, atol=tol, rtol=tol)
+
+
+# ---- the tests -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('impl', IMPLS)
+def test_matches_oracle_float64(impl):
+    s_ch, t_ch = [3, 4, 5], [2, 3, 4]
+    s_sizes = [(7, 6), (4, 3), (1, 1)]
+    t_sizes = [(5, 6), (4, 3), (2, 2)]  # a down-sampling, an identity, an up-sampling
+    connector = build(s_ch, t_ch, impl=impl).double()
+    feats = make_inputs(s_ch, s_sizes, torch.float64)
+    outs, grads = forward_backward(connector, connector, feats, t_sizes)
+    expected_outs, expected_grads = forward_backward(
+        lambda f, s: oracle_connector(connector, f, s), connector, feats, t_sizes)
+    assert [tuple(o.shape) for o in outs] == [(3, c, *s) for c, s in zip(t_ch, t_sizes)]
+    assert_all_close(outs, expected_outs, 1e-10)
+    assert_all_close(grads, expected_grads, 1e-10)
+
+
+CASES = {
+    # student channels, teacher channels, student sizes, teacher sizes
+    'cifar-like': ([8, 16, 32, 32], [8, 16, 32, 32], [(16, 16), (8, 8), (4, 4), (1, 1)],
+                   [(16, 16), (8, 8), (4, 4), (1, 1)]),
+    'teacher sizes differ': ([6, 10, 12], [7, 9, 16], [(9, 9), (5, 5), (3, 3)],
+                             [(18, 18), (5, 5), (6, 6)]),
+    'non-integer factors': ([5, 6, 7], [4, 8, 3], [(7, 5), (3, 2), (2, 2)],
+                            [(5, 7), (4, 3), (3, 3)]),
+    'odd and non-square': ([4, 8, 8, 16], [8, 8, 16, 16], [(15, 9), (7, 5), (3, 3), (1, 2)],
+                           [(15, 9), (7, 5), (4, 4), (1, 2)]),
+}
+
+
+@pytest.mark.parametrize('train', [True, False])
+@pytest.mark.parametrize('case', list(CASES))
+def test_fast_matches_reference(case, train):
+    s_ch, t_ch, s_sizes, t_sizes = CASES[case]
+    reference = build(s_ch, t_ch, impl='reference').train(train)
+    fast = build(s_ch, t_ch, impl='fast').train(train)
+    fast.load_state_dict(reference.state_dict())
+    if not train:  # give eval mode non-trivial running statistics
+        for name, buf in reference.named_buffers():
+            if 'running' in name:
+                buf.uniform_(0.5, 1.5)
+        fast.load_state_dict(reference.state_dict())
+    feats = make_inputs(s_ch, s_sizes)
+    ref_outs, ref_grads = forward_backward(reference, reference, feats, t_sizes)
+    outs, grads = forward_backward(fast, fast, feats, t_sizes)
+    assert_all_close(outs, ref_outs, 1e-5)
+    assert_all_close(grads, ref_grads, 1e-5)
+    assert_all_close(list(fast.state_dict().values()), list(reference.state_dict().values()),
+                     1e-6)
+
+
+def test_state_dict_interchangeable():
+    reference = build([4, 8], [6, 10], impl='reference')
+    fast = build([4, 8], [6, 10], impl='fast')
+    ref_shapes = {k: v.shape for k, v in reference.state_dict().items()}
+    assert ref_shapes == {k: v.shape for k, v in fast.state_dict().items()}
+    fast.load_state_dict(reference.state_dict(), strict=True)
+    reference.load_state_dict(fast.state_dict(), strict=True)
+    assert 'abfs.0.att.weight' in ref_shapes and 'abfs.1.att.weight' not in ref_shapes
+
+
+def test_structure_and_init():
+    connector = build([16, 32, 64, 64], [32, 64, 128, 256])
+    assert isinstance(connector, ABFConnector) and len(connector.abfs) == 4
+    assert connector.mid_channels == 64
+    assert build([16, 1024], [8, 8]).mid_channels == 512
+    assert build([16, 32], [8, 8], mid_channels=24).abfs[0].conv1.conv.out_channels == 24
+    abf = connector.abfs[0]
+    assert abf.att.in_channels == 128 and abf.att.out_channels == 2 and abf.att.bias is not None
+    assert abf.conv2.conv.kernel_size == (3, 3) and abf.conv2.conv.bias is None
+    for conv in (abf.conv1.conv, abf.conv2.conv):  # kaiming_uniform, a=1
+        fan_in = conv.weight[0].numel()
+        bound = math.sqrt(6 / ((1 + 1**2) * fan_in))
+        assert conv.weight.abs().max() <= bound
+        assert conv.weight.abs().max() > 0.9 * bound
+
+
+def test_autocast_runs():
+    connector = build([4, 8], [6, 10])
+    feats = make_inputs([4, 8], [(4, 4), (2, 2)])
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        outs = connector(feats, [(4, 4), (2, 2)])
+    assert [tuple(o.shape) for o in outs] == [(3, 6, 4, 4), (3, 10, 2, 2)]
+
+
+def test_level_count_mismatch():
+    with pytest.raises(ValueError, match=r'3 student levels.*2 teacher levels'):
+        build([4, 8, 8], [6, 10])
+
+
+@pytest.mark.parametrize('impl', IMPLS)
+def test_forward_errors_show_expected_and_got(impl):
+    connector = build([4, 8], [6, 10], impl=impl)
+    feats = make_inputs([4, 8], [(4, 4), (2, 2)])
+    with pytest.raises(ValueError, match=r'2 student features.*got 1 features \[\(3, 4, 4, 4\)'):
+        connector(feats[:1], [(4, 4)])
+    bad = [feats[0], torch.randn(3, 5, 2, 2)]
+    with pytest.raises(ValueError, match=r'level 1.*\(N, 8, H, W\), got \(3, 5, 2, 2\)'):
+        connector(bad, [(4, 4), (2, 2)])

@@ -1,0 +1,137 @@
+"""Time ABFConnector + HCLoss forward and backward, reference vs fast, on the paper's two shapes.
+
+Timings interleave the implementations iteration by iteration, so a noisy machine slows all of
+them alike; peak memory is measured in a fresh process per implementation (peak RSS growth on
+CPU, peak allocated growth on CUDA).
+
+    python tools/analysis_tools/bench_connector.py --iters 10
+    python tools/analysis_tools/bench_connector.py --device cuda
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List
+
+import torch
+
+from rkd.registry import MODELS
+
+# name: (student channels, teacher channels, map sizes, batch)
+CASES = {
+    'cifar resnet32x4->resnet8x4': ([64, 128, 256, 256], [64, 128, 256, 256], [32, 16, 8, 1], 64),
+    'imagenet resnet34->resnet18':
+    ([64, 128, 256, 512, 512], [64, 128, 256, 512, 512], [56, 28, 14, 7, 1], 8),
+}
+IMPLS = ('reference', 'fast')
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--device', default='cpu', help='cpu or cuda')
+    parser.add_argument('--iters', type=int, default=10, help='timed iterations')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed iterations first')
+    parser.add_argument('--cases', nargs='+', choices=list(CASES), default=list(CASES))
+    parser.add_argument('--threads', type=int, help='torch.set_num_threads')
+    parser.add_argument('--memory-of', nargs=2, metavar=('CASE', 'IMPL'), help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def make_step(case: str, impl: str, device: str) -> Callable[[], None]:
+    """One training step of connector + loss on random features, as the distiller runs it."""
+    s_ch, t_ch, sizes, batch = CASES[case]
+    torch.manual_seed(0)
+    connector = MODELS.build(
+        dict(type='rkd.ABFConnector', student_channels=s_ch, teacher_channels=t_ch,
+             impl=impl)).to(device).train()
+    loss = MODELS.build(dict(type='rkd.HCLoss', loss_weight=1.0, impl=impl))
+    s_feats = [torch.randn(batch, c, s, s, device=device, requires_grad=True)
+               for c, s in zip(s_ch, sizes)]
+    t_feats = [torch.randn(batch, c, s, s, device=device) for c, s in zip(t_ch, sizes)]
+    t_sizes = [tuple(t.shape[-2:]) for t in t_feats]
+
+    def step() -> None:
+        connector.zero_grad(set_to_none=True)
+        for f in s_feats:
+            f.grad = None
+        loss(connector(s_feats, t_sizes), t_feats).backward()
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+
+    return step
+
+
+def _status_mb(field: str) -> float:
+    with open('/proc/self/status') as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field)) / 1024
+
+
+def peak_growth_mb(case: str, impl: str, device: str) -> float:
+    """Peak memory above what the inputs and parameters already hold, over two steps."""
+    step = make_step(case, impl, device)
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step(), step()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    base = _status_mb('VmRSS')
+    with open('/proc/self/clear_refs', 'w') as f:  # resets the peak RSS (VmHWM) to the current
+        f.write('5')
+    step(), step()
+    return _status_mb('VmHWM') - base
+
+
+def measure_memory(case: str, impl: str, args: argparse.Namespace) -> float:
+    """Run :func:`peak_growth_mb` in a fresh process, so no earlier run's freed heap hides
+    its allocations."""
+    cmd = [sys.executable, __file__, '--device', args.device, '--memory-of', case, impl]
+    if args.threads:
+        cmd += ['--threads', str(args.threads)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def time_interleaved(steps: Dict[str, Callable[[], None]], iters: int,
+                     warmup: int) -> Dict[str, List[float]]:
+    """Milliseconds per step, round-robin over the implementations."""
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    times: Dict[str, List[float]] = {name: [] for name in steps}
+    for _ in range(iters):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.memory_of:
+        print(json.dumps(peak_growth_mb(*args.memory_of, args.device)))
+        return
+    print(f'device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} '
+          f'iters={args.iters} warmup={args.warmup}')
+    header = (f'{"case":30s} {"impl":10s} {"median ms":>10s} {"min ms":>9s} {"speedup":>8s} '
+              f'{"peak MB":>9s} {"mem ratio":>9s}')
+    print(header)
+    print('-' * len(header))
+    for case in args.cases:
+        times = time_interleaved({i: make_step(case, i, args.device) for i in IMPLS},
+                                 args.iters, args.warmup)
+        memory = {i: measure_memory(case, i, args) for i in IMPLS}
+        ref_ms, ref_mb = statistics.median(times['reference']), memory['reference']
+        for impl in IMPLS:
+            ms = statistics.median(times[impl])
+            print(f'{case:30s} {impl:10s} {ms:10.1f} {min(times[impl]):9.1f} {ref_ms / ms:7.2f}x '
+                  f'{memory[impl]:9.1f} {memory[impl] / ref_mb:9.2f}')
+
+
+if __name__ == '__main__':
+    main()
