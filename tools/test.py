@@ -1,13 +1,11 @@
 """Test (and evaluate) a checkpoint with the task's own test loop and metrics."""
 import argparse
-import os
 
-from mmengine.config import DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from rkd.apis import enable_visualization, load_config
+from rkd.apis import add_runner_args, enable_visualization, load_config, parse_runner_args
 from rkd.utils import register_all_modules
 
 
@@ -15,17 +13,10 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a model with rkd')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='dump the predictions to this pickle file')
     parser.add_argument('--show-dir', help='draw the predictions into this dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, xxx=yyy format')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser)
+    return parse_runner_args(parser)
 
 
 def main() -> None:

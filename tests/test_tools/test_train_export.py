@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.fileio import load
 from mmengine.registry import DefaultScope
 from PIL import Image
 
@@ -37,6 +38,10 @@ def write_config(path: Path, data_root: Path, teacher_ckpt: str, max_iters: int)
         train_dataloader=dict(batch_size=4, num_workers=0, dataset=dataset,
                               sampler=dict(type='DefaultSampler', shuffle=True)),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        test_dataloader=dict(batch_size=4, num_workers=0, dataset=dataset,
+                             sampler=dict(type='DefaultSampler', shuffle=False)),
+        test_evaluator=dict(type='Accuracy'),
+        test_cfg=dict(),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False),
                            logger=dict(type='LoggerHook', interval=1)),
@@ -49,7 +54,7 @@ def run_tool(*args: str) -> None:
                    cwd=REPO, timeout=300)
 
 
-def test_train_resume_export_and_strict_load(tmp_path):
+def test_train_resume_test_export_and_strict_load(tmp_path):
     import mmpretrain.models  # noqa: F401
     from mmengine.runner import save_checkpoint
     from mmpretrain.registry import MODELS
@@ -68,6 +73,12 @@ def test_train_resume_export_and_strict_load(tmp_path):
     write_config(tmp_path / 'distill.py', tmp_path / 'data', str(tmp_path / 'teacher.pth'), 3)
     run_tool('train.py', str(tmp_path / 'distill.py'), '--work-dir', str(work_dir), '--resume')
     assert (work_dir / 'iter_3.pth').exists()
+
+    # the task's own test loop and metric run on the distillation checkpoint (student alone)
+    run_tool('test.py', str(tmp_path / 'distill.py'), str(work_dir / 'iter_3.pth'),
+             '--work-dir', str(tmp_path / 'test'), '--out', str(tmp_path / 'preds.pkl'))
+    predictions = load(str(tmp_path / 'preds.pkl'))
+    assert len(predictions) == 16 and predictions[0]['pred_score'].shape == (4, )
 
     run_tool('export_student.py', str(work_dir / 'iter_3.pth'), str(tmp_path / 'student.pth'))
     from rkd.apis import load_student
