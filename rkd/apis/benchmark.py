@@ -120,6 +120,22 @@ def time_steps(step: Callable[[], None], device: str, warmup: int, steps: int
                 peak_mib=memory.peak_mib)
 
 
+def time_dataloader(cfg: Config, batches: int) -> Dict[str, float]:
+    """Median ms per batch of the config's real training dataloader (loading, augmentation,
+    collation), for comparison with the step time: the pipeline must not be the bottleneck."""
+    from mmengine.runner import Runner
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        loader = Runner.build_dataloader(cfg.train_dataloader)
+    times, batch_iter = [], iter(loader)
+    next(batch_iter)  # worker start-up is not per-batch work
+    for _ in range(batches):
+        start = time.perf_counter()
+        next(batch_iter)
+        times.append((time.perf_counter() - start) * 1000)
+    return dict(ms=statistics.median(times), min_ms=min(times), max_ms=max(times),
+                batch_size=loader.batch_size, num_workers=loader.num_workers)
+
+
 def benchmark_distillation(cfg: Config, impl: str, batch_size: int, device: str = 'cpu',
                            amp: Optional[str] = None, channels_last: bool = False,
                            warmup: int = 2, steps: int = 5) -> Dict[str, object]:

@@ -20,7 +20,7 @@ if 'MALLOC_MMAP_THRESHOLD_' not in os.environ:
 
 from mmengine.config import Config, DictAction  # noqa: E402
 
-from rkd.apis.benchmark import benchmark_distillation  # noqa: E402
+from rkd.apis.benchmark import benchmark_distillation, time_dataloader  # noqa: E402
 from rkd.utils import register_all_modules  # noqa: E402
 
 
@@ -36,6 +36,9 @@ def parse_args() -> argparse.Namespace:
                         choices=['fast', 'reference'], help='connector and loss forms to run')
     parser.add_argument('--steps', type=int, default=5, help='timed steps per measurement')
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps before them')
+    parser.add_argument('--data-batches', type=int, default=0,
+                        help='also time this many batches of the config\'s real training '
+                        'dataloader (use --batch-size equal to its batch size to compare)')
     parser.add_argument('--json', action='store_true', help='one JSON line per case')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args()
@@ -76,6 +79,13 @@ def main() -> None:
             print(json.dumps(dict(config=args.config, **case)), flush=True)
     if not args.json:
         print_table(args.config, cases)
+    if args.data_batches:
+        data = time_dataloader(cfg, args.data_batches)
+        if args.json:
+            print(json.dumps(dict(config=args.config, dataloader=data)))
+        else:
+            print(f'real dataloader: {data["ms"]:.1f} ms a batch of {data["batch_size"]} '
+                  f'({data["min_ms"]:.1f}-{data["max_ms"]:.1f}, {data["num_workers"]} workers)')
 
 
 if __name__ == '__main__':
