@@ -1,0 +1,11 @@
+# Student: the CIFAR resnet8 (0.08M parameters) on digits, trained alone (the baseline).
+_base_ = ['../_base_/datasets/digits.py', './digits_runtime.py']
+custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
+
+model = dict(
+    type='ImageClassifier',
+    data_preprocessor={{_base_.digits_preprocessor}},
+    backbone=dict(type='rkd.CIFARResNet', depth=8),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=10, in_channels=64,
+              loss=dict(type='CrossEntropyLoss')))
