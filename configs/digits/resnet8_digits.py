@@ -4,7 +4,6 @@ custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
 
 model = dict(
     type='ImageClassifier',
-    data_preprocessor={{_base_.digits_preprocessor}},
     backbone=dict(type='rkd.CIFARResNet', depth=8),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(type='LinearClsHead', num_classes=10, in_channels=64,

@@ -10,7 +10,7 @@ CONFIGS = Path(__file__).parents[2] / 'configs'
 FAMILIES = {
     'cifar100/reviewkd_resnet56_resnet20_cifar100.py': [32, 32],
     'imagenet/reviewkd_resnet34_resnet18_in1k.py': [224, 224],
-    'digits/reviewkd_resnet20_resnet8_digits.py': [32, 32],
+    'digits/reviewkd_resnet32_resnet8_digits.py': [32, 32],
 }
 
 
@@ -32,6 +32,6 @@ def test_every_family_benchmarks_on_cpu(config):
 
 
 def test_real_dataloader_is_timed():
-    cfg = Config.fromfile(str(CONFIGS / 'digits/reviewkd_resnet20_resnet8_digits.py'))
+    cfg = Config.fromfile(str(CONFIGS / 'digits/reviewkd_resnet32_resnet8_digits.py'))
     data = time_dataloader(cfg, batches=2)
     assert data['batch_size'] == cfg.train_dataloader.batch_size and data['ms'] > 0

@@ -1,9 +1,9 @@
 # scikit-learn's handwritten digits at 32x32 (rkd.DigitsDataset): bundled with scikit-learn, so
 # nothing is downloaded. 'train' for training, 'val' for choosing settings, 'test' for the numbers.
 dataset_type = 'rkd.DigitsDataset'
-# Pixel mean and std of the training images, for the models' ClsDataPreprocessor. Not named
-# `data_preprocessor`: the Runner would push that into every model, the distillation included.
-digits_preprocessor = dict(num_classes=10, mean=[78.0] * 3, std=[83.0] * 3, to_rgb=False)
+# Pixel mean and std of the training images. As in mmpretrain's configs the preprocessor is
+# top-level: the Runner hands it to the model (a distillation hands it to its student).
+data_preprocessor = dict(num_classes=10, mean=[78.0] * 3, std=[83.0] * 3, to_rgb=False)
 
 # No flip: a mirrored digit is another symbol (or none).
 train_pipeline = [

@@ -1,11 +1,10 @@
-# Teacher: the paper's CIFAR resnet20 (0.27M parameters) on digits.
+# Teacher: the paper's CIFAR resnet32 (0.47M parameters) on digits.
 _base_ = ['../_base_/datasets/digits.py', './digits_runtime.py']
 custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
 
 model = dict(
     type='ImageClassifier',
-    data_preprocessor={{_base_.digits_preprocessor}},
-    backbone=dict(type='rkd.CIFARResNet', depth=20),
+    backbone=dict(type='rkd.CIFARResNet', depth=32),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(type='LinearClsHead', num_classes=10, in_channels=64,
               loss=dict(type='CrossEntropyLoss')))

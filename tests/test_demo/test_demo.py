@@ -1,0 +1,69 @@
+"""tools/demo.py: end to end in its quick mode (three trainings, a table, a loadable student),
+and its exit status when a run fails."""
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+REPO = Path(__file__).parents[2]
+
+
+@pytest.mark.slow
+def test_quick_demo_prints_table_and_exports_student(tmp_path):
+    work_dir = tmp_path / 'demo'
+    proc = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'demo.py'), '--quick', '--work-dir', str(work_dir)],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    rows = re.findall(r'^(teacher|student baseline|student ReviewKD) .*?([\d.]+)\s+([\d.]+)$',
+                      proc.stdout, flags=re.MULTILINE)
+    assert [row[0] for row in rows] == ['teacher', 'student baseline', 'student ReviewKD']
+    assert all(0 <= float(top1) <= 100 and float(seconds) > 0 for _, top1, seconds in rows)
+
+    import mmpretrain.models  # noqa: F401
+    from mmpretrain.registry import MODELS
+    from rkd.apis import load_student
+    student_cfg = Config.fromfile(str(REPO / 'configs' / 'digits' / 'resnet8_digits.py'))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        student = MODELS.build(student_cfg.model)
+    load_student(student, str(work_dir / 'reviewkd' / 'student.pth'))
+    assert (work_dir / 'teacher' / 'epoch_2.pth').exists()
+
+
+def load_demo_module():
+    """tools/ is not a package: import demo.py from its path."""
+    spec = importlib.util.spec_from_file_location('demo', REPO / 'tools' / 'demo.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('broken, expected', [
+    ('student', ['teacher', 'reviewkd']),
+    ('teacher', ['student']),  # ReviewKD needs the teacher's checkpoint
+])
+def test_a_failed_run_is_reported_and_fails_the_demo(tmp_path, monkeypatch, capsys, broken,
+                                                     expected):
+    demo = load_demo_module()
+    ran = []
+
+    def fake_train_and_test(config, work_dir, options):
+        name = Path(work_dir).name
+        if name == broken:
+            raise RuntimeError(f'{name} broke')
+        ran.append(name)
+        return dict(top1=90.0, seconds=1.0, checkpoint=str(tmp_path / 'teacher.pth'))
+
+    monkeypatch.setattr(demo, 'train_and_test', fake_train_and_test)
+    monkeypatch.setattr(sys, 'argv', ['demo.py', '--work-dir', str(tmp_path)])
+    assert demo.main() == 1
+    assert ran == expected
+    rows = re.findall(r'^(?:teacher|student).*  (failed|90\.00)  ', capsys.readouterr().out,
+                      flags=re.MULTILINE)
+    assert rows.count('failed') == 3 - len(expected) and rows.count('90.00') == len(expected)
