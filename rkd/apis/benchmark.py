@@ -8,7 +8,7 @@ import statistics
 import threading
 import time
 from contextlib import contextmanager, nullcontext
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
@@ -120,13 +120,19 @@ def time_steps(step: Callable[[], None], device: str, warmup: int, steps: int
                 peak_mib=memory.peak_mib)
 
 
+def _endless(loader: Iterable) -> Iterator:
+    """Batches of ``loader`` epoch after epoch: a small dataset still gives N batches."""
+    while True:
+        yield from loader
+
+
 def time_dataloader(cfg: Config, batches: int) -> Dict[str, float]:
     """Median ms per batch of the config's real training dataloader (loading, augmentation,
     collation), for comparison with the step time: the pipeline must not be the bottleneck."""
     from mmengine.runner import Runner
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         loader = Runner.build_dataloader(cfg.train_dataloader)
-    times, batch_iter = [], iter(loader)
+    times, batch_iter = [], _endless(loader)
     next(batch_iter)  # worker start-up is not per-batch work
     for _ in range(batches):
         start = time.perf_counter()

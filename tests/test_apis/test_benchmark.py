@@ -33,5 +33,5 @@ def test_every_family_benchmarks_on_cpu(config):
 
 def test_real_dataloader_is_timed():
     cfg = Config.fromfile(str(CONFIGS / 'digits/reviewkd_resnet32_resnet8_digits.py'))
-    data = time_dataloader(cfg, batches=2)
+    data = time_dataloader(cfg, batches=12)  # more than one epoch of 300 images
     assert data['batch_size'] == cfg.train_dataloader.batch_size and data['ms'] > 0
