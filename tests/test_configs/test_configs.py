@@ -82,14 +82,6 @@ def config_params(paths):
     ]
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One intra-op thread: much faster than two for these small networks on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture
 def at_repo_root(monkeypatch):

@@ -13,14 +13,6 @@ from rkd.registry import MODELS
 register_all_modules(init_default_scope=False)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny CPU tensors: extra intra-op threads only contend on a busy 2-core runner."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def relu_points(paths, first_stage=0):
     """Stages whose output is relu(input of ``path``, last call)."""
