@@ -15,10 +15,9 @@ import time
 import traceback
 from typing import Dict, List, Optional
 
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner, find_latest_checkpoint
+from mmengine.runner import find_latest_checkpoint
 
-from rkd.apis import load_config
+from rkd.apis import build_runner, load_config
 from rkd.utils import register_all_modules
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'digits')
@@ -72,7 +71,7 @@ def train_and_test(config: str, work_dir: str, options: dict) -> dict:
     """
     start = time.perf_counter()
     cfg = load_config(config, options, work_dir)
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
     metrics = runner.test()
     return dict(top1=float(metrics['accuracy/top1']), seconds=time.perf_counter() - start,

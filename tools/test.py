@@ -2,10 +2,9 @@
 import argparse
 
 from mmengine.evaluator import DumpResults
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
-from rkd.apis import add_runner_args, enable_visualization, load_config, parse_runner_args
+from rkd.apis import (add_runner_args, build_runner, enable_visualization, load_config,
+                      parse_runner_args)
 from rkd.utils import register_all_modules
 
 
@@ -26,7 +25,7 @@ def main() -> None:
     cfg.load_from = args.checkpoint
     if args.show_dir:
         enable_visualization(cfg, args.show_dir)
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise SystemExit(f'--out must name a .pkl file, got {args.out}')

@@ -1,11 +1,8 @@
 """Train a model (a distillation or a plain teacher/student) from a config with mmengine."""
 import argparse
 
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
-from rkd.apis import (add_runner_args, enable_amp, enable_auto_scale_lr, load_config,
-                      parse_runner_args, set_resume)
+from rkd.apis import (add_runner_args, build_runner, enable_amp, enable_auto_scale_lr,
+                      load_config, parse_runner_args, set_resume)
 from rkd.utils import register_all_modules
 
 
@@ -31,7 +28,7 @@ def main() -> None:
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
     set_resume(cfg, args.resume)
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
 
 

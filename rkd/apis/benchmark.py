@@ -55,7 +55,8 @@ def synthetic_batch(model: torch.nn.Module, batch_size: int, size: Sequence[int]
     inputs = torch.randn(batch_size, 3, *size, device=device)
     if channels_last:
         inputs = inputs.contiguous(memory_format=torch.channels_last)
-    samples = [DataSample().set_gt_label(int(c)) for c in torch.randint(num_classes, (batch_size, ))]
+    labels = torch.randint(num_classes, (batch_size, )).tolist()
+    samples = [DataSample().set_gt_label(label) for label in labels]
     return inputs, [s.to(device) for s in samples]
 
 

@@ -5,6 +5,8 @@ import os.path as osp
 from typing import Optional
 
 from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
@@ -78,3 +80,8 @@ def enable_visualization(cfg: Config, show_dir: str) -> None:
         cfg.visualizer.save_dir = show_dir
     else:
         hook.update(enable=True, out_dir=show_dir)
+
+
+def build_runner(cfg: Config) -> Runner:
+    """mmengine's Runner, or the one the config names in ``runner_type``."""
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)

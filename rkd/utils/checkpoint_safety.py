@@ -19,8 +19,9 @@ def _numpy_globals() -> list:
     They are given with both module paths (``numpy.core`` in numpy 1, ``numpy._core`` in numpy 2),
     so a checkpoint written under one numpy loads under the other.
     """
-    multiarray = importlib.import_module('numpy.core.multiarray' if int(np.__version__.split('.')[0]) < 2
-                                         else 'numpy._core.multiarray')
+    numpy_1 = int(np.__version__.split('.')[0]) < 2
+    multiarray = importlib.import_module(
+        'numpy.core.multiarray' if numpy_1 else 'numpy._core.multiarray')
     by_name = [(getattr(multiarray, name), f'numpy.{core}.multiarray.{name}')
                for name in ('_reconstruct', 'scalar') for core in ('core', '_core')]
     dtype_classes = {type(np.dtype(scalar_type)) for scalar_type in np.sctypeDict.values()}

@@ -82,7 +82,6 @@ def config_params(paths):
     ]
 
 
-
 @pytest.fixture
 def at_repo_root(monkeypatch):
     monkeypatch.chdir(REPO)

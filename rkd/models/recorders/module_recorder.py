@@ -19,7 +19,7 @@ def find_module(model: nn.Module, name: str) -> nn.Module:
     close = difflib.get_close_matches(name, modules.keys(), n=5, cutoff=0.6)
     hint = f' Close matches: {close}.' if close else ''
     raise LookupError(f'No module named "{name}" in {type(model).__name__}.{hint} '
-                   'Names are dotted paths of `model.named_modules()`, e.g. "backbone.layer1".')
+                      'Names are dotted paths of `model.named_modules()`, e.g. "backbone.layer1".')
 
 
 def as_feature_map(tensor: torch.Tensor, source: str) -> torch.Tensor:
@@ -183,4 +183,3 @@ class RecorderGroup:
     def features(self) -> List[torch.Tensor]:
         """All recorded maps in recorder order, tuples expanded: shallow -> deep as declared."""
         return [f for recorder in self.recorders for f in recorder.features()]
-

@@ -89,7 +89,8 @@ def test_teacher_checkpoint_is_loaded_and_survives_init_weights(mmpretrain_scope
 def test_mismatched_levels_are_a_clear_error(mmpretrain_scope):
     cfg = reviewkd_algorithm()
     cfg['distiller']['teacher_recorders'] = ['neck']  # 4 pooled maps
-    with pytest.raises(ValueError, match=r'student recorders yield 5 features.*teacher recorders 4'):
+    with pytest.raises(ValueError,
+                       match=r'student recorders yield 5 features.*teacher recorders 4'):
         MODELS.build(cfg)
 
 

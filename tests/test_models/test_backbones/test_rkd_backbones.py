@@ -13,7 +13,6 @@ from rkd.registry import MODELS
 register_all_modules(init_default_scope=False)
 
 
-
 def relu_points(paths, first_stage=0):
     """Stages whose output is relu(input of ``path``, last call)."""
     return [(first_stage + i, path, 'relu') for i, path in enumerate(paths)]
