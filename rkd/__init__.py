@@ -1,7 +1,7 @@
 """rkd: Knowledge Review distillation (ReviewKD, CVPR 2021) for OpenMMLab models.
 
-Importing rkd registers its modules; it never imports mmdet or mmseg (they need mmcv's compiled
-ops, which some machines lack): task packages are imported only by the configs that use them.
+Importing rkd registers its modules. rkd itself never imports mmdet or mmseg (they need mmcv's
+compiled ops, which some machines lack): task packages are imported by the configs that use them.
 """
 from .utils import allow_mmengine_checkpoints
 from .version import __version__

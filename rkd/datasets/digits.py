@@ -5,8 +5,6 @@ from typing import List, Optional, Tuple
 import mmcv
 import numpy as np
 from mmpretrain.datasets import BaseDataset
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from rkd.registry import DATASETS
 
@@ -19,6 +17,7 @@ def split_indices(labels: np.ndarray, test_ratio: float, num_val: int, seed: int
 
     The test split is held out first, so changing ``num_val`` never changes it.
     """
+    from sklearn.model_selection import train_test_split
     indices = np.arange(len(labels))
     trainval, test = train_test_split(
         indices, test_size=test_ratio, stratify=labels, random_state=seed)
@@ -71,6 +70,9 @@ class DigitsDataset(BaseDataset):
         super().__init__(ann_file='', **kwargs)
 
     def load_data_list(self) -> List[dict]:
+        # scikit-learn is needed by this dataset only: importing rkd does not require it.
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
         digits = load_digits()
         labels = digits.target
         train, val, test = split_indices(labels, self.test_ratio, self.num_val, self.split_seed)
