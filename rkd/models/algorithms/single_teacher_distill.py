@@ -47,8 +47,8 @@ class SingleTeacherDistill(BaseModel):
         self.student = student_model
         self.teacher = self._build_teacher(**teacher)
         self.distiller: ReviewKDDistiller = MODELS.build(distiller)
-        self.distiller.student_recorders.check(self.student)
-        self.distiller.teacher_recorders.check(self.teacher)
+        self.distiller.student_recorders.bind(self.student)
+        self.distiller.teacher_recorders.bind(self.teacher)
         self._teacher_stops_at_features = all(
             source.split('.')[0] in FEATURE_MODULES
             for source in self.distiller.teacher_recorders.sources)
@@ -82,7 +82,7 @@ class SingleTeacherDistill(BaseModel):
         try:
             with torch.no_grad():
                 teacher_feats = self.teacher_features(inputs, None)
-                with self.distiller.student_recorders.recording(self.student) as recorded:
+                with self.distiller.student_recorders.recording() as recorded:
                     self.student(inputs, mode='tensor')
                     student_feats = recorded.features()
         finally:
@@ -99,7 +99,7 @@ class SingleTeacherDistill(BaseModel):
     def teacher_features(self, inputs: torch.Tensor, data_samples: Optional[list]
                          ) -> List[torch.Tensor]:
         """The teacher's recorded features, run without gradients and only as far as needed."""
-        with torch.no_grad(), self.distiller.teacher_recorders.recording(self.teacher) as recorded:
+        with torch.no_grad(), self.distiller.teacher_recorders.recording() as recorded:
             if self._teacher_stops_at_features:
                 self.teacher.extract_feat(inputs)
             else:
@@ -109,7 +109,7 @@ class SingleTeacherDistill(BaseModel):
     def loss(self, inputs: torch.Tensor, data_samples: list) -> Dict[str, torch.Tensor]:
         """The student's own losses plus the distillation loss."""
         teacher_feats = self.teacher_features(inputs, data_samples)
-        with self.distiller.student_recorders.recording(self.student) as recorded:
+        with self.distiller.student_recorders.recording() as recorded:
             losses = self.student.loss(inputs, data_samples)
             student_feats = recorded.features()
         distill_losses = self.distiller(student_feats, teacher_feats)

@@ -70,11 +70,10 @@ class ModuleRecorder:
         return (f'{type(self).__name__}(source={self.source!r}, io={self.io!r}, '
                 f'call={self.call}, element={self.element})')
 
-    def attach(self, model: nn.Module) -> None:
-        """Start recording ``model``'s module ``source``; values of earlier steps are dropped."""
+    def attach(self, module: nn.Module) -> None:
+        """Start recording ``module`` (the one named ``source``); earlier values are dropped."""
         self.detach()
         self.reset()
-        module = find_module(model, self.source)
         if self.io == 'input':
             self._handle = module.register_forward_pre_hook(
                 lambda mod, args: self._record(args[0] if args else None))
@@ -134,7 +133,7 @@ class ModuleRecorder:
 
 
 class RecorderGroup:
-    """The recorders of one model; hooks exist only inside :meth:`recording`.
+    """The recorders of one model (see :meth:`bind`); hooks exist only inside :meth:`recording`.
 
     Attaching hooks only for the duration of a distillation step means validation, testing and
     inference run the bare model.
@@ -144,6 +143,7 @@ class RecorderGroup:
         if not recorders:
             raise ValueError('At least one recorder is needed.')
         self.recorders = [self._build(r) for r in recorders]
+        self._modules: Optional[List[nn.Module]] = None
 
     @staticmethod
     def _build(recorder: Union[str, dict, ModuleRecorder]) -> ModuleRecorder:
@@ -159,20 +159,23 @@ class RecorderGroup:
     def sources(self) -> List[str]:
         return [r.source for r in self.recorders]
 
-    def check(self, model: nn.Module) -> None:
-        """Fail early, at build time, on a module name that does not exist."""
-        for recorder in self.recorders:
-            find_module(model, recorder.source)
+    def bind(self, model: nn.Module) -> 'RecorderGroup':
+        """Resolve the module names in ``model`` once, at build time: a wrong name fails
+        early, and a step attaches its hooks without searching the module tree."""
+        self._modules = [find_module(model, recorder.source) for recorder in self.recorders]
+        return self
 
     @contextmanager
-    def recording(self, model: nn.Module) -> Iterator['RecorderGroup']:
-        """Hooks ``model`` for the body of the ``with``; read :meth:`features` inside it.
+    def recording(self) -> Iterator['RecorderGroup']:
+        """Hooks the bound modules for the body of the ``with``; read :meth:`features` inside it.
 
         On exit the hooks are removed and the records dropped, so no tensor (nor its autograd
         graph) outlives the step.
         """
-        for recorder in self.recorders:
-            recorder.attach(model)
+        if self._modules is None:
+            raise RuntimeError('bind(model) the recorders before recording.')
+        for recorder, module in zip(self.recorders, self._modules):
+            recorder.attach(module)
         try:
             yield self
         finally:

@@ -104,3 +104,13 @@ def test_top_level_preprocessor_is_the_students_unless_it_has_one(mmpretrain_sco
     assert model.student.data_preprocessor.mean.flatten().tolist() == [1., 2., 3.]
     own = MODELS.build(dict(reviewkd_algorithm(), data_preprocessor=given))
     assert own.student.data_preprocessor.mean.flatten().tolist() == [127.5] * 3
+
+
+def test_a_deep_copy_records_its_own_modules(mmpretrain_scope):
+    """EMA hooks and model averaging deep-copy the model: the copy must hook its own modules."""
+    model = copy.deepcopy(MODELS.build(reviewkd_algorithm()))
+    with model.distiller.student_recorders.recording():
+        assert model.student.backbone._forward_hooks
+    assert not model.student.backbone._forward_hooks
+    data = model.data_preprocessor(batch(), True)
+    assert torch.isfinite(model(**data, mode='loss')['loss_reviewkd'])

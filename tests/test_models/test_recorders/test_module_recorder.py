@@ -33,7 +33,7 @@ class Net(nn.Module):
 def test_output_is_recorded_only_inside_the_context():
     net, x = Net(), torch.randn(2, 2, 4, 4)
     group = RecorderGroup(['block'])
-    with group.recording(net) as recorded:
+    with group.bind(net).recording() as recorded:
         out = net(x)
         (feat, ) = recorded.features()
     torch.testing.assert_close(feat, out[0])
@@ -46,7 +46,7 @@ def test_input_of_last_call_survives_inplace_relu():
     net, x = Net(), torch.randn(2, 2, 4, 4)
     pre = dict(source='block.relu', io='input', call=-1)
     first = dict(source='block.relu', io='input', call=0)
-    with RecorderGroup([pre, first]).recording(net) as recorded:
+    with RecorderGroup([pre, first]).bind(net).recording() as recorded:
         out = net(x)
         pre_act, first_input = recorded.features()
     expected_pre = torch.relu(net.block.conv(x)) - 0.5
@@ -58,7 +58,7 @@ def test_input_of_last_call_survives_inplace_relu():
 
 def test_tuple_element_and_expansion_and_embedding_as_map():
     net, x = Net(), torch.randn(3, 2, 4, 4)
-    with RecorderGroup([dict(source='', element=1), '']).recording(net) as recorded:
+    with RecorderGroup([dict(source='', element=1), '']).bind(net).recording() as recorded:
         net(x)
         feats = recorded.features()
     assert [tuple(f.shape) for f in feats] == [(3, 2, 1, 1), (3, 2, 4, 4), (3, 2, 1, 1)]
@@ -66,28 +66,28 @@ def test_tuple_element_and_expansion_and_embedding_as_map():
 
 def test_inplace_change_of_an_uncloned_output_is_reported():
     net, x = Net(), torch.randn(2, 2, 4, 4)
-    with RecorderGroup(['block.conv']).recording(net) as recorded:
+    with RecorderGroup(['block.conv']).bind(net).recording() as recorded:
         net(x)
         with pytest.raises(RuntimeError, match='clone=True'):
             recorded.features()
-    with RecorderGroup([dict(source='block.conv', clone=True)]).recording(net) as recorded:
+    with RecorderGroup([dict(source='block.conv', clone=True)]).bind(net).recording() as recorded:
         net(x)
         torch.testing.assert_close(recorded.features()[0], net.block.conv(x))
 
 
 def test_unknown_module_lists_close_matches():
     with pytest.raises(LookupError, match=r"Close matches: \[.block.relu., .block.\]"):
-        RecorderGroup(['block.rellu']).check(Net())
+        RecorderGroup(['block.rellu']).bind(Net())
 
 
 def test_bad_arguments_are_clear():
     with pytest.raises(ValueError, match='io must be'):
         ModuleRecorder('block', io='outputs')
     net = Net()
-    with RecorderGroup([dict(source='', element=5)]).recording(net):
+    with RecorderGroup([dict(source='', element=5)]).bind(net).recording():
         with pytest.raises(IndexError, match='sequence of 2'):
             net(torch.randn(1, 2, 4, 4))
-    with RecorderGroup([dict(source='block.relu', call=3)]).recording(net) as recorded:
+    with RecorderGroup([dict(source='block.relu', call=3)]).bind(net).recording() as recorded:
         net(torch.randn(1, 2, 4, 4))
         with pytest.raises(RuntimeError, match='ran 2 time'):
             recorded.features()
