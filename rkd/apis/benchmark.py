@@ -5,7 +5,6 @@ the distillation step runs of it) and the whole distillation step, each after wa
 median and spread of N steps, with the peak memory of each.
 """
 import statistics
-import threading
 import time
 from contextlib import contextmanager, nullcontext
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
@@ -61,17 +60,17 @@ def synthetic_batch(model: torch.nn.Module, batch_size: int, size: Sequence[int]
 
 
 class PeakMemory:
-    """Peak memory of a block: the CUDA allocator's peak, or on CPU the peak growth of the
-    process's resident set over its size at the start, sampled every millisecond."""
+    """Peak memory of a block above its start: the CUDA allocator's peak, or on CPU the peak
+    resident set (Linux ``VmHWM``, reset at the start through ``/proc/self/clear_refs``)."""
 
     def __init__(self, device: str) -> None:
         self.device = device
         self.peak_mib = 0.0
 
     @staticmethod
-    def _rss_bytes() -> int:
-        with open('/proc/self/statm') as statm:
-            return int(statm.read().split()[1]) * 4096
+    def _status_mib(field: str) -> float:
+        with open('/proc/self/status') as status:
+            return next(int(line.split()[1]) for line in status if line.startswith(field)) / 1024
 
     @contextmanager
     def measure(self) -> Iterator['PeakMemory']:
@@ -84,21 +83,11 @@ class PeakMemory:
             torch.cuda.synchronize()
             self.peak_mib = (torch.cuda.max_memory_allocated() - start) / 2**20
             return
-        start, peak, done = self._rss_bytes(), [0], threading.Event()
-
-        def sample() -> None:
-            while not done.is_set():
-                peak[0] = max(peak[0], self._rss_bytes())
-                time.sleep(0.001)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        try:
-            yield self
-        finally:
-            done.set()
-            sampler.join()
-            self.peak_mib = max(0, peak[0] - start) / 2**20
+        start = self._status_mib('VmRSS')
+        with open('/proc/self/clear_refs', 'w') as clear_refs:
+            clear_refs.write('5')  # resets the peak (VmHWM) to the current resident set
+        yield self
+        self.peak_mib = max(0.0, self._status_mib('VmHWM') - start)
 
 
 def time_steps(step: Callable[[], None], device: str, warmup: int, steps: int

@@ -17,6 +17,7 @@ from typing import Callable, Dict, List
 
 import torch
 
+from rkd.apis.benchmark import PeakMemory
 from rkd.registry import MODELS
 
 # name: (student channels, teacher channels, map sizes, batch)
@@ -63,25 +64,12 @@ def make_step(case: str, impl: str, device: str) -> Callable[[], None]:
     return step
 
 
-def _status_mb(field: str) -> float:
-    with open('/proc/self/status') as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(field)) / 1024
-
-
 def peak_growth_mb(case: str, impl: str, device: str) -> float:
     """Peak memory above what the inputs and parameters already hold, over two steps."""
     step = make_step(case, impl, device)
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
+    with PeakMemory(device).measure() as memory:
         step(), step()
-        return (torch.cuda.max_memory_allocated() - base) / 2**20
-    base = _status_mb('VmRSS')
-    with open('/proc/self/clear_refs', 'w') as f:  # resets the peak RSS (VmHWM) to the current
-        f.write('5')
-    step(), step()
-    return _status_mb('VmHWM') - base
+    return memory.peak_mib
 
 
 def measure_memory(case: str, impl: str, args: argparse.Namespace) -> float:
