@@ -7,7 +7,6 @@ from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
-from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
@@ -18,7 +17,7 @@ from mmengine.registry import Registry
 
 __all__ = [
     'MODELS', 'MODEL_WRAPPERS', 'TASK_UTILS', 'HOOKS', 'LOOPS', 'PARAM_SCHEDULERS',
-    'OPTIM_WRAPPER_CONSTRUCTORS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'METRICS'
+    'OPTIM_WRAPPER_CONSTRUCTORS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS'
 ]
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='rkd', locations=['rkd.models'])
@@ -41,4 +40,3 @@ DATA_SAMPLERS = Registry(
     'data sampler', parent=MMENGINE_DATA_SAMPLERS, scope='rkd', locations=['rkd.datasets'])
 TRANSFORMS = Registry(
     'transform', parent=MMENGINE_TRANSFORMS, scope='rkd', locations=['rkd.datasets'])
-METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='rkd', locations=['rkd.evaluation'])

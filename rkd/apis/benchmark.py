@@ -90,6 +90,10 @@ class PeakMemory:
         self.peak_mib = max(0.0, self._status_mib('VmHWM') - start)
 
 
+def _summary(times: List[float]) -> Dict[str, float]:
+    return dict(ms=statistics.median(times), min_ms=min(times), max_ms=max(times))
+
+
 def time_steps(step: Callable[[], None], device: str, warmup: int, steps: int
                ) -> Dict[str, float]:
     """Median, spread (min-max) and peak memory of ``steps`` calls after ``warmup`` calls."""
@@ -106,8 +110,7 @@ def time_steps(step: Callable[[], None], device: str, warmup: int, steps: int
             if device.startswith('cuda'):
                 torch.cuda.synchronize()
             times.append((time.perf_counter() - start) * 1000)
-    return dict(ms=statistics.median(times), min_ms=min(times), max_ms=max(times),
-                peak_mib=memory.peak_mib)
+    return dict(_summary(times), peak_mib=memory.peak_mib)
 
 
 def _endless(loader: Iterable) -> Iterator:
@@ -128,8 +131,7 @@ def time_dataloader(cfg: Config, batches: int) -> Dict[str, float]:
         start = time.perf_counter()
         next(batch_iter)
         times.append((time.perf_counter() - start) * 1000)
-    return dict(ms=statistics.median(times), min_ms=min(times), max_ms=max(times),
-                batch_size=loader.batch_size, num_workers=loader.num_workers)
+    return dict(_summary(times), batch_size=loader.batch_size, num_workers=loader.num_workers)
 
 
 def benchmark_distillation(cfg: Config, impl: str, batch_size: int, device: str = 'cpu',
