@@ -3,7 +3,13 @@
 One process, one model: the student's train step alone, the teacher's forward alone (exactly what
 the distillation step runs of it) and the whole distillation step, each after warm-up, as the
 median and spread of N steps, with the peak memory of each.
+
+Peak memory is taken first, one warmed-up step per part. On CPU the resident set follows what
+torch holds only when freed blocks go back to the OS, so for that phase glibc serves every block
+of 64 KiB or more by mmap (``mallopt``). That would slow the timed steps with page faults, so the
+timings come after, under the allocator's settled policy, as in training.
 """
+import ctypes
 import statistics
 import time
 from contextlib import contextmanager, nullcontext
@@ -59,9 +65,38 @@ def synthetic_batch(model: torch.nn.Module, batch_size: int, size: Sequence[int]
     return inputs, [s.to(device) for s in samples]
 
 
+# glibc's mallopt parameters, and the mmap / trim thresholds its dynamic policy settles at
+# (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit, and twice that), restored after a measurement.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+EXACT_MMAP_THRESHOLD = 64 * 1024
+STEADY_MMAP_THRESHOLD = 32 * 1024 * 1024
+
+
+def _mallopt(param: int, value: int) -> bool:
+    """glibc's ``mallopt``; False where the C library has none (the figure is then rougher)."""
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(param, value)) and libc.malloc_trim(0) >= 0
+    except (AttributeError, OSError):
+        return False
+
+
+@contextmanager
+def freed_memory_returned() -> Iterator[None]:
+    """Blocks of 64 KiB or more are mmapped, so freeing them shrinks the resident set."""
+    _mallopt(M_MMAP_THRESHOLD, EXACT_MMAP_THRESHOLD)
+    _mallopt(M_TRIM_THRESHOLD, EXACT_MMAP_THRESHOLD)
+    try:
+        yield
+    finally:
+        _mallopt(M_MMAP_THRESHOLD, STEADY_MMAP_THRESHOLD)
+        _mallopt(M_TRIM_THRESHOLD, 2 * STEADY_MMAP_THRESHOLD)
+
+
 class PeakMemory:
     """Peak memory of a block above its start: the CUDA allocator's peak, or on CPU the peak
-    resident set (Linux ``VmHWM``, reset at the start through ``/proc/self/clear_refs``)."""
+    resident set (Linux ``VmHWM``, reset at the start through ``/proc/self/clear_refs``), exact
+    inside :func:`freed_memory_returned`."""
 
     def __init__(self, device: str) -> None:
         self.device = device
@@ -96,21 +131,29 @@ def _summary(times: List[float]) -> Dict[str, float]:
 
 def time_steps(step: Callable[[], None], device: str, warmup: int, steps: int
                ) -> Dict[str, float]:
-    """Median, spread (min-max) and peak memory of ``steps`` calls after ``warmup`` calls."""
+    """Median and spread (min-max) of ``steps`` calls after ``warmup`` calls."""
     for _ in range(warmup):
         step()
-    memory = PeakMemory(device)
     times = []
-    with memory.measure():
-        for _ in range(steps):
-            if device.startswith('cuda'):
-                torch.cuda.synchronize()
-            start = time.perf_counter()
+    for _ in range(steps):
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        step()
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1000)
+    return _summary(times)
+
+
+def peak_memory_mib(step: Callable[[], None], device: str) -> float:
+    """Peak memory of the second call of ``step`` above what it starts with; the first call
+    makes what lasts (optimizer state, kernel caches)."""
+    with freed_memory_returned():
+        step()
+        with PeakMemory(device).measure() as memory:
             step()
-            if device.startswith('cuda'):
-                torch.cuda.synchronize()
-            times.append((time.perf_counter() - start) * 1000)
-    return dict(_summary(times), peak_mib=memory.peak_mib)
+    return memory.peak_mib
 
 
 def _endless(loader: Iterable) -> Iterator:
@@ -167,13 +210,13 @@ def benchmark_distillation(cfg: Config, impl: str, batch_size: int, device: str 
         with autocast():
             model.teacher_features(inputs, samples)
 
-    figures = dict(
-        student=time_steps(train_step(lambda: model.student.loss(inputs, samples)),
-                           device, warmup, steps),
-        teacher=time_steps(teacher_forward, device, warmup, steps),
-        distill=time_steps(train_step(lambda: model.loss(inputs, samples)),
-                           device, warmup, steps))
-    parts = figures['student']['ms'] + figures['teacher']['ms']
+    parts = dict(student=train_step(lambda: model.student.loss(inputs, samples)),
+                 teacher=teacher_forward,
+                 distill=train_step(lambda: model.loss(inputs, samples)))
+    peaks = {name: peak_memory_mib(step, device) for name, step in parts.items()}
+    figures = {name: dict(time_steps(step, device, warmup, steps), peak_mib=peaks[name])
+               for name, step in parts.items()}
+    parts_ms = figures['student']['ms'] + figures['teacher']['ms']
     return dict(impl=impl, device=device, batch_size=batch_size, input_size=size, amp=amp,
                 channels_last=channels_last, steps=steps, **figures,
-                overhead=figures['distill']['ms'] / parts)
+                overhead=figures['distill']['ms'] / parts_ms)

@@ -17,7 +17,7 @@ from typing import Callable, Dict, List
 
 import torch
 
-from rkd.apis.benchmark import PeakMemory
+from rkd.apis.benchmark import PeakMemory, freed_memory_returned
 from rkd.registry import MODELS
 
 # name: (student channels, teacher channels, map sizes, batch)
@@ -67,7 +67,7 @@ def make_step(case: str, impl: str, device: str) -> Callable[[], None]:
 def peak_growth_mb(case: str, impl: str, device: str) -> float:
     """Peak memory above what the inputs and parameters already hold, over two steps."""
     step = make_step(case, impl, device)
-    with PeakMemory(device).measure() as memory:
+    with freed_memory_returned(), PeakMemory(device).measure() as memory:
         step(), step()
     return memory.peak_mib
 

@@ -1,7 +1,8 @@
 """Benchmark a distillation config: student step, teacher forward, distillation step.
 
 Synthetic batches of the config's training input size; median and spread over N steps after
-warm-up; peak memory (CUDA allocator, or the growth of the process's resident set on CPU).
+warm-up; then the peak memory of one more step of each (CUDA allocator, or the growth of the
+process's resident set on CPU). Each implementation runs in a process of its own.
 Prints a table, or one JSON line per case with --json.
 
     python tools/analysis_tools/benchmark.py configs/imagenet/reviewkd_resnet34_resnet18_in1k.py \\
@@ -9,19 +10,13 @@ Prints a table, or one JSON line per case with --json.
 """
 import argparse
 import json
-import os
+import subprocess
 import sys
 
-# glibc hands small freed blocks back to the OS only below the mmap threshold, which otherwise
-# grows with the largest freed tensor: fix it so the resident set follows what torch holds.
-if 'MALLOC_MMAP_THRESHOLD_' not in os.environ:
-    os.environ['MALLOC_MMAP_THRESHOLD_'] = '65536'
-    os.execv(sys.executable, [sys.executable, *sys.argv])
+from mmengine.config import Config, DictAction
 
-from mmengine.config import Config, DictAction  # noqa: E402
-
-from rkd.apis.benchmark import benchmark_distillation, time_dataloader  # noqa: E402
-from rkd.utils import register_all_modules  # noqa: E402
+from rkd.apis.benchmark import benchmark_distillation, time_dataloader
+from rkd.utils import register_all_modules
 
 
 def parse_args() -> argparse.Namespace:
@@ -41,7 +36,16 @@ def parse_args() -> argparse.Namespace:
                         'dataloader (use --batch-size equal to its batch size to compare)')
     parser.add_argument('--json', action='store_true', help='one JSON line per case')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--only-impl', help=argparse.SUPPRESS)  # the child of run_in_own_process
     return parser.parse_args()
+
+
+def run_in_own_process(impl: str) -> dict:
+    """This script's figures for ``impl`` alone, from a fresh process: the heap an earlier case
+    leaves behind would blur the resident-set peak of the next one."""
+    cmd = [sys.executable, __file__, *sys.argv[1:], '--only-impl', impl, '--json']
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def print_table(config: str, cases: list) -> None:
@@ -70,13 +74,16 @@ def main() -> None:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if args.only_impl:
+        case = benchmark_distillation(cfg, args.only_impl, args.batch_size, args.device,
+                                      args.amp, args.channels_last, args.warmup, args.steps)
+        print(json.dumps(dict(config=args.config, **case)), flush=True)
+        return
     cases = []
     for impl in args.impl:
-        case = benchmark_distillation(cfg, impl, args.batch_size, args.device, args.amp,
-                                      args.channels_last, args.warmup, args.steps)
-        cases.append(case)
+        cases.append(run_in_own_process(impl))
         if args.json:
-            print(json.dumps(dict(config=args.config, **case)), flush=True)
+            print(json.dumps(cases[-1]), flush=True)
     if not args.json:
         print_table(args.config, cases)
     if args.data_batches:

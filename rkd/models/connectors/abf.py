@@ -11,7 +11,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .nearest import as_blocks, nearest_resize, up_blocks, up_factor
+from .fusion import Factors, attention, fuse, nchw, nhwc
+from .nearest import nearest_resize, up_factor
+from .recomputed_abf import RecomputedABF
+
+# Images per chunk of RecomputedABF's backward: a chunk of the fused map stays near this size.
+RECOMPUTE_CHUNK_BYTES = 8 * 2**20
 
 
 def _conv_bn(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
@@ -19,6 +24,17 @@ def _conv_bn(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequen
         in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
     nn.init.kaiming_uniform_(conv.weight, a=1)
     return nn.Sequential(OrderedDict(conv=conv, bn=nn.BatchNorm2d(out_channels)))
+
+
+def _exact_factors(residual: Tensor, size: Sequence[int]) -> Tuple[Tensor, Factors]:
+    """``residual`` (channels_last) and the integer factors whose broadcast up-samples it to
+    ``size`` as nearest resizing does; resized here when there are none."""
+    residual = residual.contiguous(memory_format=torch.channels_last)
+    (h, w), (rh, rw) = size, residual.shape[-2:]
+    factors = (up_factor(rh, h), up_factor(rw, w))
+    if all(factors):
+        return residual, factors
+    return nearest_resize(residual, (h, w), torch.channels_last), (1, 1)
 
 
 class ABF(nn.Module):
@@ -49,34 +65,53 @@ class ABF(nn.Module):
             x = F.interpolate(x, size=tuple(out_size), mode='nearest')
         return self.conv2(x), x
 
-    def forward_fast(self, feat: Tensor, residual: Optional[Tensor],
-                     out_size: Sequence[int]) -> Tuple[Tensor, Tensor]:
+    def forward_fast(self, feat: Tensor, residual: Optional[Tensor], out_size: Sequence[int],
+                     keep_residual: bool = True) -> Tuple[Tensor, Optional[Tensor]]:
         """The same function, channels_last (CPU and GPU convs run faster on it), without
-        materialising the concat or the up-sampled residual."""
-        x = self.conv1(feat.contiguous(memory_format=torch.channels_last))
+        materialising the concat or the up-sampled residual. In training, a fusing level runs as
+        :class:`RecomputedABF`, which keeps far less for backward; without ``keep_residual``
+        (the shallowest level) its fused map is never whole and None is returned for it."""
+        feat = feat.contiguous(memory_format=torch.channels_last)
+        if self._recomputable(feat, out_size):
+            return self._forward_recomputed(feat, residual, keep_residual)
+        x = self.conv1(feat)
         if self.att is not None:
             x = self._fuse(x, residual)
         x = nearest_resize(x, out_size, torch.channels_last)
         return self._conv2(x), x
 
     def _fuse(self, x: Tensor, residual: Tensor) -> Tensor:
-        """``x * a0 + up(r) * a1``, with ``up`` a broadcast whenever it repeats whole pixels.
+        """``x * a0 + up(r) * a1`` on channels_last maps (see :mod:`.fusion`)."""
+        residual, factors = _exact_factors(residual, x.shape[-2:])
+        x = nhwc(x.contiguous(memory_format=torch.channels_last))
+        residual = nhwc(residual)
+        att = attention(x, residual, self.att.weight.flatten(1), self.att.bias, factors)
+        return nchw(fuse(x, residual, att, factors))
 
-        A 1x1 conv commutes with nearest resizing, so the residual's half of the attention is
-        computed at the residual's (lower) resolution and only its 2-channel logits are resized.
-        """
-        mid = x.shape[1]
-        (h, w), (rh, rw) = x.shape[-2:], residual.shape[-2:]
-        factors = (up_factor(rh, h), up_factor(rw, w))
-        if not all(factors):
-            residual, factors = nearest_resize(residual, (h, w), torch.channels_last), (1, 1)
-        weight = self.att.weight
-        logit_x = as_blocks(F.conv2d(x, weight[:, :mid]), factors)
-        logit_r = up_blocks(F.conv2d(residual, weight[:, mid:], self.att.bias), factors)
-        a = torch.sigmoid(logit_x + logit_r)
-        fused = torch.addcmul(as_blocks(x, factors) * a[:, 0:1], up_blocks(residual, factors),
-                              a[:, 1:2])
-        return fused.reshape(x.shape)
+    def _recomputable(self, feat: Tensor, out_size: Sequence[int]) -> bool:
+        """Whether :class:`RecomputedABF` computes this call: a fusing level training in float
+        (autocast would change its dtypes), with no resize before conv2 and a map over 1 pixel."""
+        size = tuple(feat.shape[-2:])
+        return (self.att is not None and self.conv1.bn.training and torch.is_grad_enabled()
+                and not torch.is_autocast_enabled(feat.device.type)
+                and feat.dtype in (torch.float32, torch.float64)
+                and size == tuple(out_size) and min(size) > 1)
+
+    def _forward_recomputed(self, feat: Tensor, residual: Tensor,
+                            keep_residual: bool) -> Tuple[Tensor, Optional[Tensor]]:
+        residual, factors = _exact_factors(residual, feat.shape[-2:])
+        bn = self.conv1.bn
+        momentum = 0.0 if bn.momentum is None else bn.momentum
+        if bn.track_running_stats:  # as nn.BatchNorm2d counts its batches
+            bn.num_batches_tracked.add_(1)
+            if bn.momentum is None:
+                momentum = 1.0 / float(bn.num_batches_tracked)
+        image_bytes = feat[0, :1].numel() * self.conv1.conv.out_channels * feat.element_size()
+        out, fused = RecomputedABF.apply(
+            feat, residual, self.conv1.conv.weight, bn.weight, bn.bias, self.att.weight,
+            self.att.bias, self.conv2.conv.weight, bn.running_mean, bn.running_var, momentum,
+            bn.eps, factors, max(1, RECOMPUTE_CHUNK_BYTES // image_bytes), keep_residual)
+        return self.conv2.bn(out), fused
 
     def _conv2(self, x: Tensor) -> Tensor:
         """conv2; on a 1-pixel high (wide) map only the kernel's middle row (column) sees data."""

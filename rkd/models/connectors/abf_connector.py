@@ -57,9 +57,11 @@ class ABFConnector(BaseModule):
         outs: List[Optional[Tensor]] = [None] * len(self.abfs)
         residual = None
         for i in reversed(range(len(self.abfs))):
-            abf = self.abfs[i]
-            forward = abf.forward_fast if self.impl == 'fast' else abf.forward_reference
-            outs[i], residual = forward(student_feats[i], residual, tuple(teacher_sizes[i]))
+            abf, args = self.abfs[i], (student_feats[i], residual, tuple(teacher_sizes[i]))
+            if self.impl == 'fast':  # the shallowest level's residual is not read
+                outs[i], residual = abf.forward_fast(*args, keep_residual=i > 0)
+            else:
+                outs[i], residual = abf.forward_reference(*args)
         return outs
 
     def _check_inputs(self, feats: Sequence[Tensor], sizes: Sequence[Sequence[int]]) -> None:

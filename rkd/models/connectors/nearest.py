@@ -1,8 +1,8 @@
 """Exact, cheap stand-ins for ``F.interpolate(x, size, mode='nearest')``.
 
-PyTorch's CPU nearest kernel is several times slower than a copy, and a map that is only multiplied
-after resizing need not be resized at all: an integer up-sampling is a broadcast. The index map is
-read from ``F.interpolate`` itself, so every helper picks exactly the pixels it would.
+PyTorch's CPU nearest kernel is several times slower than a copy (and a map that is only multiplied
+after resizing need not be resized at all: :mod:`.fusion` broadcasts it). The index map is read from
+``F.interpolate`` itself, so every helper picks exactly the pixels it would.
 """
 from functools import lru_cache
 from typing import Optional, Sequence, Tuple
@@ -47,31 +47,6 @@ def as_blocks(x: Tensor, factors: Sequence[int]) -> Tensor:
 def as_cells(x: Tensor) -> Tensor:
     """View (N, C, h, w) as (N, C, h, 1, w, 1), which broadcasts against :func:`as_blocks`."""
     return x[:, :, :, None, :, None]
-
-
-class _BroadcastUp(torch.autograd.Function):
-    """Integer nearest up-sampling as a broadcast view; its backward sums each block by
-    ``avg_pool2d(divisor_override=1)``, many times faster on CPU than autograd's sum over the
-    broadcast dims of a strided view."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, factors: Tuple[int, int]) -> Tensor:
-        ctx.factors = factors
-        n, c, h, w = x.shape
-        return as_cells(x).expand(n, c, h, factors[0], w, factors[1])
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tuple[Tensor, None]:
-        n, c, h, fh, w, fw = grad.shape
-        grad = grad.reshape(n, c, h * fh, w * fw)
-        return F.avg_pool2d(grad, ctx.factors, divisor_override=1), None
-
-
-def up_blocks(x: Tensor, factors: Tuple[int, int]) -> Tensor:
-    """``as_blocks(nearest_resize(x, ...), factors)`` without copying ``x``."""
-    if tuple(factors) == (1, 1):
-        return as_cells(x)
-    return _BroadcastUp.apply(x, tuple(factors))
 
 
 def nearest_resize(x: Tensor, size: Sequence[int],

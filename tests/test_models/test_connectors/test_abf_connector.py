@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from rkd.models.connectors import ABFConnector
+from rkd.models.connectors import abf as abf_module
 from rkd.registry import MODELS
 
 IMPLS = ['reference', 'fast']
@@ -141,6 +142,51 @@ def test_fast_matches_reference(case, train):
     assert_all_close(grads, ref_grads, 1e-5)
     assert_all_close(list(fast.state_dict().values()), list(reference.state_dict().values()),
                      1e-6)
+
+
+@pytest.mark.parametrize('case', ['cifar-like', 'odd and non-square'])
+def test_recomputed_levels_in_one_image_chunks_match_reference(case, monkeypatch):
+    """Every fusing level of the training path runs as RecomputedABF, here one image a chunk."""
+    s_ch, t_ch, s_sizes, t_sizes = CASES[case]
+    monkeypatch.setattr(abf_module, 'RECOMPUTE_CHUNK_BYTES', 1)
+    calls = []
+    apply = abf_module.RecomputedABF.apply
+    monkeypatch.setattr(abf_module.RecomputedABF, 'apply',
+                        lambda *args: calls.append(args[-1]) or apply(*args))
+    reference = build(s_ch, t_ch, impl='reference')
+    fast = build(s_ch, t_ch, impl='fast')
+    fast.load_state_dict(reference.state_dict())
+    feats = make_inputs(s_ch, s_sizes)
+    ref_outs, ref_grads = forward_backward(reference, reference, feats, t_sizes)
+    outs, grads = forward_backward(fast, fast, feats, t_sizes)
+    assert calls[-1] is False and all(calls[:-1]) and len(calls) >= 2  # keep_fused per level
+    assert_all_close(outs, ref_outs, 1e-5)
+    assert_all_close(grads, ref_grads, 1e-5)
+    assert_all_close(list(fast.state_dict().values()), list(reference.state_dict().values()),
+                     1e-6)
+
+
+def saved_bytes(connector, feats, sizes) -> int:
+    """Bytes of the distinct tensors autograd keeps for backward, inputs and weights aside."""
+    kept = {id(t) for t in feats} | {id(p) for p in connector.parameters()}
+    saved = {}
+
+    def pack(t):
+        if id(t) not in kept:
+            saved[(t.data_ptr(), t.shape)] = t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        connector(feats, sizes)
+    return sum(saved.values())
+
+
+def test_fast_path_keeps_a_fraction_of_the_reference_for_backward():
+    s_ch, t_ch, s_sizes, t_sizes = CASES['cifar-like']
+    feats = make_inputs(s_ch, s_sizes)
+    fast, reference = (saved_bytes(build(s_ch, t_ch, impl=impl), feats, t_sizes)
+                       for impl in IMPLS[::-1])
+    assert fast < 0.25 * reference
 
 
 def test_state_dict_interchangeable():

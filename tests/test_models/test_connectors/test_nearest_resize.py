@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rkd.models.connectors.nearest import down_factor, nearest_resize, up_blocks, up_factor
+from rkd.models.connectors.nearest import down_factor, nearest_resize, up_factor
 
 SIZES = [((4, 6), (8, 12)), ((8, 12), (4, 6)), ((5, 7), (9, 3)), ((3, 3), (9, 9)),
          ((1, 1), (7, 5)), ((7, 7), (1, 1)), ((6, 6), (4, 4)), ((2, 5), (4, 5))]
@@ -25,11 +25,3 @@ def test_nearest_resize_is_interpolate(in_size, out_size, memory_format):
 def test_factors_follow_interpolate():
     assert up_factor(7, 56) == 8 and up_factor(3, 7) is None
     assert down_factor(56, 28) == 2 and down_factor(6, 4) is None
-
-
-def test_up_blocks_backward_sums_each_block():
-    x = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
-    grad = torch.randn(2, 3, 4, 2, 5, 3, dtype=torch.float64)
-    up = up_blocks(x, (2, 3))
-    assert torch.equal(up.reshape(2, 3, 8, 15), F.interpolate(x, size=(8, 15), mode='nearest'))
-    torch.testing.assert_close(torch.autograd.grad(up, x, grad)[0], grad.sum((3, 5)))

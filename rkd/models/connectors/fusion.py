@@ -1,0 +1,57 @@
+"""ABF's attention fusion on channels_last maps, read as (N, H, W, C): the element-wise work runs
+along contiguous channels, and an integer nearest up-sampling of the residual is a broadcast.
+
+A pixel block of the fused map is ``(N, h, fh, w, fw, C)`` (:func:`blocks`); the low-resolution
+residual broadcasts against it as ``(N, h, 1, w, 1, C)`` (:func:`cells`). The 1x1 attention conv
+commutes with nearest resizing, so its residual half runs at the residual's resolution.
+"""
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+Factors = Tuple[int, int]
+
+
+def nhwc(x: Tensor) -> Tensor:
+    """The (N, H, W, C) view of an (N, C, H, W) map; contiguous when ``x`` is channels_last."""
+    return x.permute(0, 2, 3, 1)
+
+
+def nchw(x: Tensor) -> Tensor:
+    """The (N, C, H, W) view of an (N, H, W, C) tensor: channels_last when that is contiguous."""
+    return x.permute(0, 3, 1, 2)
+
+
+def blocks(x: Tensor, factors: Factors) -> Tensor:
+    """View an (N, H, W, C) tensor as (N, H/fh, fh, W/fw, fw, C)."""
+    n, h, w, c = x.shape
+    fh, fw = factors
+    return x.view(n, h // fh, fh, w // fw, fw, c)
+
+
+def cells(x: Tensor) -> Tensor:
+    """View an (N, h, w, C) tensor as (N, h, 1, w, 1, C), broadcasting against :func:`blocks`."""
+    return x[:, :, None, :, None, :]
+
+
+def unblock(x: Tensor) -> Tensor:
+    """(N, h, fh, w, fw, C) back to (N, H, W, C)."""
+    n, h, fh, w, fw, c = x.shape
+    return x.reshape(n, h * fh, w * fw, c)
+
+
+def attention(x: Tensor, residual: Tensor, weight: Tensor, bias: Tensor,
+              factors: Factors) -> Tensor:
+    """``sigmoid(att(cat[x, up(residual)]))`` as (N, h, fh, w, fw, 2), from (N, H, W, C) ``x``
+    and (N, h, w, C) ``residual``; ``weight`` is the (2, 2C) matrix of the 1x1 conv."""
+    mid = x.shape[-1]
+    logit_x = x @ weight[:, :mid].t()
+    logit_r = torch.addmm(bias, residual.reshape(-1, mid), weight[:, mid:].t())
+    return torch.sigmoid(blocks(logit_x, factors) + cells(logit_r.view(*residual.shape[:3], 2)))
+
+
+def fuse(x: Tensor, residual: Tensor, att: Tensor, factors: Factors) -> Tensor:
+    """``x * a0 + up(residual) * a1`` as (N, H, W, C)."""
+    fused = torch.addcmul(blocks(x, factors) * att[..., 0:1], cells(residual), att[..., 1:2])
+    return unblock(fused)

@@ -1,0 +1,144 @@
+"""A training-mode fusing ABF level (conv1 -> BN -> attention fusion -> conv2) as one autograd
+Function that keeps almost nothing for backward.
+
+Autograd would keep the 1x1 conv's output, its batch-normed map and the fused map, each
+(N, mid, H, W): at the shallowest level these are the largest tensors of the whole distillation
+step, and in backward their gradients come on top. This Function keeps the student feature (which
+the student keeps anyway), the low-resolution residual (kept by the deeper level), the 2-channel
+attention and the batch statistics. Backward recomputes the rest (a 1x1 conv and element-wise
+work), and runs the fusion and conv2 backward one batch chunk at a time, so at most one full-size
+gradient and the conv1 output are alive at once. The math is the same, summed in another order.
+"""
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .fusion import Factors, attention, blocks, cells, fuse, nchw, nhwc, unblock
+
+_conv_backward = torch.ops.aten.convolution_backward
+
+
+def _chunks(batch: int, chunk: int) -> List[slice]:
+    return [slice(i, min(i + chunk, batch)) for i in range(0, batch, chunk)]
+
+
+def _conv1x1_backward(grad: Tensor, feat: Tensor, weight: Tensor,
+                      input_grad: bool) -> Tuple[Optional[Tensor], Tensor]:
+    grad_feat, grad_weight, _ = _conv_backward(grad, feat, weight, None, [1, 1], [0, 0], [1, 1],
+                                               False, [0, 0], 1, [input_grad, True, False])
+    return grad_feat, grad_weight
+
+
+def _conv3x3_backward(grad: Tensor, x: Tensor, weight: Tensor) -> Tuple[Tensor, Tensor]:
+    grad_x, grad_weight, _ = _conv_backward(grad, x, weight, None, [1, 1], [1, 1], [1, 1], False,
+                                            [0, 0], 1, [True, True, False])
+    return grad_x, grad_weight
+
+
+class RecomputedABF(torch.autograd.Function):
+    """``conv2(fuse(bn(conv1(feat)), residual))`` without conv2's BN, and the fused map.
+
+    Inputs are channels_last; ``residual`` is ``factors`` times smaller than the fused map (an
+    exact nearest up-sampling). BN runs in training mode and updates ``running_mean`` and
+    ``running_var`` as :class:`torch.nn.BatchNorm2d` does. ``chunk``: images per chunk.
+    ``keep_fused``: whether the fused map is returned (a shallower level reads it); otherwise
+    the second output is None and the map is never whole.
+    """
+
+    @staticmethod
+    def forward(ctx, feat: Tensor, residual: Tensor, conv1_weight: Tensor, bn_weight: Tensor,
+                bn_bias: Tensor, att_weight: Tensor, att_bias: Tensor, conv2_weight: Tensor,
+                running_mean: Optional[Tensor], running_var: Optional[Tensor], momentum: float,
+                eps: float, factors: Factors, chunk: int, keep_fused: bool
+                ) -> Tuple[Tensor, Optional[Tensor]]:
+        c = nhwc(F.conv2d(feat, conv1_weight).contiguous(memory_format=torch.channels_last))
+        var, mean = torch.var_mean(c.reshape(-1, c.shape[-1]), dim=0, correction=0)
+        if running_mean is not None:  # unbiased variance, as BatchNorm2d keeps
+            count = c.numel() // c.shape[-1]
+            running_mean.lerp_(mean, momentum)
+            running_var.lerp_(var * (count / max(count - 1, 1)), momentum)
+        invstd = torch.rsqrt(var + eps)
+        scale = invstd * bn_weight
+        shift = bn_bias - mean * scale
+        res = nhwc(residual)
+        fused = torch.empty_like(c) if keep_fused else None
+        outs, atts = [], []
+        for rows in _chunks(len(c), chunk):
+            x = torch.addcmul(shift, c[rows], scale)
+            atts.append(attention(x, res[rows], att_weight.flatten(1), att_bias, factors))
+            f = fuse(x, res[rows], atts[-1], factors)
+            if fused is not None:
+                fused[rows] = f
+            outs.append(F.conv2d(nchw(f), conv2_weight, padding=1))
+        fused = None if fused is None else nchw(fused)
+        ctx.save_for_backward(feat, residual, conv1_weight, bn_weight, bn_bias, att_weight,
+                              conv2_weight, mean, invstd, torch.cat(atts), fused)
+        ctx.factors, ctx.chunk = factors, chunk
+        return torch.cat(outs), fused
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor, grad_fused: Optional[Tensor]) -> tuple:
+        (feat, residual, conv1_weight, bn_weight, bn_bias, att_weight, conv2_weight, mean,
+         invstd, att, fused) = ctx.saved_tensors
+        factors, mid, chunks = ctx.factors, conv1_weight.shape[0], _chunks(len(feat), ctx.chunk)
+        att_matrix = att_weight.flatten(1)
+        weight_x, weight_r = att_matrix[:, :mid], att_matrix[:, mid:]
+        res, scale = nhwc(residual), invstd * bn_weight
+
+        def normalised(rows: slice) -> Tensor:
+            """The batch-normalised conv1 output of ``feat[rows]``, before BN's affine."""
+            c = nhwc(F.conv2d(feat[rows], conv1_weight).contiguous(
+                memory_format=torch.channels_last))
+            return (c - mean).mul_(invstd)
+
+        grad_x = torch.empty(*feat.shape[:1], *feat.shape[2:], mid, dtype=feat.dtype,
+                             device=feat.device)
+        grad_res = torch.empty_like(res)
+        grad_conv2, grad_att = torch.zeros_like(conv2_weight), torch.zeros_like(att_matrix)
+        grad_att_bias, grad_bn_bias, grad_bn_weight = (mean.new_zeros(n) for n in (2, mid, mid))
+        for rows in chunks:  # conv2 and the fusion, back to the batch-normed map
+            x_hat = normalised(rows)
+            x = torch.addcmul(bn_bias, x_hat, bn_weight)
+            r, a = res[rows], att[rows]
+            f = nchw(fuse(x, r, a, factors)) if fused is None else fused[rows]
+            g, grad_w = _conv3x3_backward(grad_out[rows], f, conv2_weight)
+            grad_conv2 += grad_w
+            if grad_fused is not None:
+                g = g + grad_fused[rows]
+            g = blocks(nhwc(g.contiguous(memory_format=torch.channels_last)), factors)
+            del f, grad_w
+            a0, a1 = a[..., 0:1], a[..., 1:2]
+            # d loss / d logits of the attention, through the sigmoid
+            grad_logit = torch.cat([(g * blocks(x, factors)).sum(-1, keepdim=True) * a0 * (1 - a0),
+                                    (g * cells(r)).sum(-1, keepdim=True) * a1 * (1 - a1)], -1)
+            grad_logit_r = grad_logit.sum((2, 4))
+            gx = unblock(g * a0)
+            gx.view(-1, mid).addmm_(grad_logit.reshape(-1, 2), weight_x)
+            grad_x[rows] = gx
+            grad_bn_bias += gx.reshape(-1, mid).sum(0)
+            grad_bn_weight += (gx * x_hat).reshape(-1, mid).sum(0)
+            gr = (g * a1).sum((2, 4))
+            gr.view(-1, mid).addmm_(grad_logit_r.reshape(-1, 2), weight_r)
+            grad_res[rows] = gr
+            grad_att[:, :mid] += grad_logit.reshape(-1, 2).t() @ x.reshape(-1, mid)
+            grad_att[:, mid:] += grad_logit_r.reshape(-1, 2).t() @ r.reshape(-1, mid)
+            grad_att_bias += grad_logit_r.sum((0, 1, 2))
+            del g, gx, gr, x, x_hat, grad_logit
+        # BN's backward, chunk by chunk: d x_hat = gamma * g, and through the batch statistics
+        count = grad_x.numel() // mid
+        mean_grad, mean_grad_x_hat = grad_bn_bias / count, grad_bn_weight / count
+        grad_feat = torch.empty_like(feat) if ctx.needs_input_grad[0] else None
+        grad_conv1 = torch.zeros_like(conv1_weight)
+        for rows in chunks:
+            x_hat = normalised(rows)
+            grad_c = x_hat.mul_(mean_grad_x_hat).neg_().add_(grad_x[rows]).sub_(mean_grad)
+            grad_c = nchw(grad_c.mul_(scale))
+            grad_f, grad_w = _conv1x1_backward(grad_c, feat[rows], conv1_weight,
+                                               grad_feat is not None)
+            grad_conv1 += grad_w
+            if grad_feat is not None:
+                grad_feat[rows] = grad_f
+        return (grad_feat, nchw(grad_res), grad_conv1, grad_bn_weight, grad_bn_bias,
+                grad_att.view_as(att_weight), grad_att_bias, grad_conv2) + (None, ) * 7
