@@ -1,19 +1,18 @@
 """Time and memory of a distillation step against its parts, on synthetic batches.
 
-One process, one model: the student's train step alone, the teacher's forward alone (exactly what
-the distillation step runs of it) and the whole distillation step, each after warm-up, as the
-median and spread of N steps, with the peak memory of each.
+The student's train step alone, the teacher's forward alone (exactly what the distillation step
+runs of it) and the whole distillation step, each after warm-up: the median and spread of N steps,
+and the peak memory of one.
 
-Peak memory is taken first, one warmed-up step per part. On CPU the resident set follows what
-torch holds only when freed blocks go back to the OS, so for that phase glibc serves every block
-of 64 KiB or more by mmap (``mallopt``). That would slow the timed steps with page faults, so the
-timings come after, under the allocator's settled policy, as in training.
+On CPU the resident set follows what torch holds only when freed blocks go back to the OS, so
+while a peak is measured glibc serves every block of 64 KiB or more by mmap (``mallopt``). That
+would slow the timed steps with page faults, so they run under the allocator's usual policy.
 """
 import ctypes
 import statistics
 import time
 from contextlib import contextmanager, nullcontext
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
@@ -21,6 +20,8 @@ from mmengine.registry import DefaultScope
 
 from rkd.registry import MODELS
 
+# The measured steps of distillation_parts.
+PARTS = ('student', 'teacher', 'distill')
 # Pipeline keys that carry the training crop size, in mmpretrain's transforms.
 SIZE_KEYS = ('crop_size', 'scale', 'size')
 
@@ -125,25 +126,32 @@ class PeakMemory:
         self.peak_mib = max(0.0, self._status_mib('VmHWM') - start)
 
 
-def _summary(times: List[float]) -> Dict[str, float]:
+def summarize(times: List[float]) -> Dict[str, float]:
+    """Median and spread (min-max) of step times in ms."""
     return dict(ms=statistics.median(times), min_ms=min(times), max_ms=max(times))
 
 
-def time_steps(step: Callable[[], None], device: str, warmup: int, steps: int
-               ) -> Dict[str, float]:
-    """Median and spread (min-max) of ``steps`` calls after ``warmup`` calls."""
+def _synchronize(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def time_interleaved(steps: Dict[Hashable, Callable[[], None]], device: str, warmup: int,
+                     iters: int) -> Dict[Hashable, List[float]]:
+    """Ms of each of ``iters`` calls of each step after ``warmup`` calls, calling the steps
+    round-robin, so a machine whose speed drifts slows all of them alike."""
     for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step()
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1000)
-    return _summary(times)
+        for step in steps.values():
+            step()
+    times: Dict[Hashable, List[float]] = {name: [] for name in steps}
+    for _ in range(iters):
+        for name, step in steps.items():
+            _synchronize(device)
+            start = time.perf_counter()
+            step()
+            _synchronize(device)
+            times[name].append((time.perf_counter() - start) * 1000)
+    return times
 
 
 def peak_memory_mib(step: Callable[[], None], device: str) -> float:
@@ -174,21 +182,23 @@ def time_dataloader(cfg: Config, batches: int) -> Dict[str, float]:
         start = time.perf_counter()
         next(batch_iter)
         times.append((time.perf_counter() - start) * 1000)
-    return dict(_summary(times), batch_size=loader.batch_size, num_workers=loader.num_workers)
+    return dict(summarize(times), batch_size=loader.batch_size, num_workers=loader.num_workers)
 
 
-def benchmark_distillation(cfg: Config, impl: str, batch_size: int, device: str = 'cpu',
-                           amp: Optional[str] = None, channels_last: bool = False,
-                           warmup: int = 2, steps: int = 5) -> Dict[str, object]:
-    """Student step, teacher forward and distillation step of ``cfg`` in one process.
+def distillation_parts(cfg: Config, impl: str, batch_size: int, device: str = 'cpu',
+                       amp: Optional[str] = None, channels_last: bool = False
+                       ) -> Dict[str, Callable[[], None]]:
+    """The three measured steps of ``cfg`` with connector and loss form ``impl``: the student's
+    train step alone, the teacher's forward alone (exactly what distillation runs of it) and the
+    distillation train step, on one synthetic batch.
 
     ``amp``: None, ``'bf16'`` or ``'fp16'`` autocast (the HCL loss stays float32 inside).
     """
     model = build_algorithm(cfg, impl, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    size = train_input_size(cfg)
-    inputs, samples = synthetic_batch(model, batch_size, size, device, channels_last)
+    inputs, samples = synthetic_batch(model, batch_size, train_input_size(cfg), device,
+                                      channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
     dtype = {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[amp]
@@ -210,13 +220,38 @@ def benchmark_distillation(cfg: Config, impl: str, batch_size: int, device: str 
         with autocast():
             model.teacher_features(inputs, samples)
 
-    parts = dict(student=train_step(lambda: model.student.loss(inputs, samples)),
-                 teacher=teacher_forward,
-                 distill=train_step(lambda: model.loss(inputs, samples)))
+    return dict(student=train_step(lambda: model.student.loss(inputs, samples)),
+                teacher=teacher_forward,
+                distill=train_step(lambda: model.loss(inputs, samples)))
+
+
+def benchmark_distillation(cfg: Config, impl: str, batch_size: int, device: str = 'cpu',
+                           amp: Optional[str] = None, channels_last: bool = False,
+                           warmup: int = 2, steps: int = 5) -> Dict[str, object]:
+    """Peak memory of one step and times of ``steps`` steps of each of
+    :func:`distillation_parts`, and the overhead distill / (student + teacher).
+
+    On CPU the peaks are exact in a process that has built no other model: the heap an earlier
+    one leaves behind blurs the resident set (``tools/analysis_tools/benchmark.py`` runs each
+    implementation in a process of its own).
+    """
+    parts = distillation_parts(cfg, impl, batch_size, device, amp, channels_last)
     peaks = {name: peak_memory_mib(step, device) for name, step in parts.items()}
-    figures = {name: dict(time_steps(step, device, warmup, steps), peak_mib=peaks[name])
-               for name, step in parts.items()}
-    parts_ms = figures['student']['ms'] + figures['teacher']['ms']
-    return dict(impl=impl, device=device, batch_size=batch_size, input_size=size, amp=amp,
-                channels_last=channels_last, steps=steps, **figures,
-                overhead=figures['distill']['ms'] / parts_ms)
+    times = time_interleaved(parts, device, warmup, steps)
+    return merge_rounds([dict(
+        impl=impl, device=device, batch_size=batch_size, input_size=train_input_size(cfg),
+        amp=amp, channels_last=channels_last,
+        **{name: dict(times_ms=times[name], peak_mib=peaks[name]) for name in parts})])
+
+
+def merge_rounds(rounds: Sequence[Dict[str, object]]) -> Dict[str, object]:
+    """One case from rounds of :func:`benchmark_distillation` of one implementation: the step
+    times pooled, the peaks the largest of the rounds."""
+    case = dict(rounds[0])
+    for name in PARTS:
+        times = [t for r in rounds for t in r[name]['times_ms']]
+        case[name] = dict(summarize(times), times_ms=times,
+                          peak_mib=max(r[name]['peak_mib'] for r in rounds))
+    case['steps'] = len(case['distill']['times_ms'])
+    case['overhead'] = case['distill']['ms'] / (case['student']['ms'] + case['teacher']['ms'])
+    return case

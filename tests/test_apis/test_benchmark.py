@@ -2,9 +2,11 @@
 from pathlib import Path
 
 import pytest
+import torch
 from mmengine.config import Config
 
-from rkd.apis.benchmark import benchmark_distillation, time_dataloader, train_input_size
+from rkd.apis.benchmark import (benchmark_distillation, merge_rounds, peak_memory_mib,
+                                time_dataloader, train_input_size)
 
 CONFIGS = Path(__file__).parents[2] / 'configs'
 FAMILIES = {
@@ -24,11 +26,24 @@ def repo_root(monkeypatch):
 def test_every_family_benchmarks_on_cpu(config):
     cfg = Config.fromfile(str(CONFIGS / config))
     assert train_input_size(cfg) == FAMILIES[config]
-    case = benchmark_distillation(cfg, 'fast', batch_size=2, warmup=0, steps=1)
+    rounds = [benchmark_distillation(cfg, 'fast', batch_size=2, warmup=0, steps=1)
+              for _ in range(2)]
+    case = merge_rounds(rounds)
+    assert case['steps'] == 2
     for part in ('student', 'teacher', 'distill'):
         assert case[part]['ms'] > 0 and case[part]['peak_mib'] >= 0
+        assert case[part]['min_ms'] <= case[part]['ms'] <= case[part]['max_ms']
     assert case['overhead'] == pytest.approx(
         case['distill']['ms'] / (case['student']['ms'] + case['teacher']['ms']))
+
+
+def test_peak_memory_sees_a_step_allocation():
+    """A step holding 64 MiB at once shows at least that much above its start, on CPU."""
+    def step():
+        block = torch.ones(16 * 2**20)
+        block.add_(1)
+
+    assert 60 < peak_memory_mib(step, 'cpu') < 200
 
 
 def test_real_dataloader_is_timed():

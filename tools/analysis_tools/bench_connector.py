@@ -2,22 +2,21 @@
 
 Timings interleave the implementations iteration by iteration, so a noisy machine slows all of
 them alike; peak memory is measured in a fresh process per implementation (peak RSS growth on
-CPU, peak allocated growth on CUDA).
+CPU, peak allocated growth on CUDA). A third row times the connector's convolutions alone,
+forward and backward, channels_last: the floor of any exact implementation.
 
     python tools/analysis_tools/bench_connector.py --iters 10
     python tools/analysis_tools/bench_connector.py --device cuda
 """
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
-from typing import Callable, Dict, List
+from typing import Callable
 
 import torch
 
-from rkd.apis.benchmark import PeakMemory, freed_memory_returned
+from rkd.apis.benchmark import PeakMemory, freed_memory_returned, summarize, time_interleaved
 from rkd.registry import MODELS
 
 # name: (student channels, teacher channels, map sizes, batch)
@@ -64,6 +63,28 @@ def make_step(case: str, impl: str, device: str) -> Callable[[], None]:
     return step
 
 
+def make_conv_floor_step(case: str, device: str) -> Callable[[], None]:
+    """Forward and backward (input and weight gradients) of each ABF's conv1 and conv2 on random
+    maps of their shapes, and nothing else."""
+    s_ch, t_ch, sizes, batch = CASES[case]
+    mid = min(512, s_ch[-1])
+    convs = []
+    for c_in, c_out, size in zip(s_ch, t_ch, sizes):
+        for conv_in, conv_out, k in ((c_in, mid, 1), (mid, c_out, 3 if size > 1 else 1)):
+            conv = torch.nn.Conv2d(conv_in, conv_out, k, padding=k // 2, bias=False)
+            x = torch.randn(batch, conv_in, size, size, device=device, requires_grad=True)
+            convs.append((conv.to(device, memory_format=torch.channels_last),
+                          x.contiguous(memory_format=torch.channels_last)))
+
+    def step() -> None:
+        for conv, x in convs:
+            conv(x).sum().backward()
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+
+    return step
+
+
 def peak_growth_mb(case: str, impl: str, device: str) -> float:
     """Peak memory above what the inputs and parameters already hold, over two steps."""
     step = make_step(case, impl, device)
@@ -82,21 +103,6 @@ def measure_memory(case: str, impl: str, args: argparse.Namespace) -> float:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def time_interleaved(steps: Dict[str, Callable[[], None]], iters: int,
-                     warmup: int) -> Dict[str, List[float]]:
-    """Milliseconds per step, round-robin over the implementations."""
-    for _ in range(warmup):
-        for step in steps.values():
-            step()
-    times: Dict[str, List[float]] = {name: [] for name in steps}
-    for _ in range(iters):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append((time.perf_counter() - start) * 1e3)
-    return times
-
-
 def main() -> None:
     args = parse_args()
     if args.threads:
@@ -111,14 +117,19 @@ def main() -> None:
     print(header)
     print('-' * len(header))
     for case in args.cases:
-        times = time_interleaved({i: make_step(case, i, args.device) for i in IMPLS},
-                                 args.iters, args.warmup)
+        steps = {i: make_step(case, i, args.device) for i in IMPLS}
+        steps['convs only'] = make_conv_floor_step(case, args.device)
+        times = {impl: summarize(t) for impl, t in time_interleaved(
+            steps, args.device, args.warmup, args.iters).items()}
         memory = {i: measure_memory(case, i, args) for i in IMPLS}
-        ref_ms, ref_mb = statistics.median(times['reference']), memory['reference']
+        ref_ms, ref_mb = times['reference']['ms'], memory['reference']
         for impl in IMPLS:
-            ms = statistics.median(times[impl])
-            print(f'{case:30s} {impl:10s} {ms:10.1f} {min(times[impl]):9.1f} {ref_ms / ms:7.2f}x '
-                  f'{memory[impl]:9.1f} {memory[impl] / ref_mb:9.2f}')
+            ms = times[impl]['ms']
+            print(f'{case:30s} {impl:10s} {ms:10.1f} {times[impl]["min_ms"]:9.1f} '
+                  f'{ref_ms / ms:7.2f}x {memory[impl]:9.1f} {memory[impl] / ref_mb:9.2f}')
+        floor = times['convs only']
+        print(f'{case:30s} {"convs only":10s} {floor["ms"]:10.1f} {floor["min_ms"]:9.1f} '
+              f'{ref_ms / floor["ms"]:7.2f}x')
 
 
 if __name__ == '__main__':

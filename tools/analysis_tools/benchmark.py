@@ -1,8 +1,9 @@
 """Benchmark a distillation config: student step, teacher forward, distillation step.
 
 Synthetic batches of the config's training input size; median and spread over N steps after
-warm-up; then the peak memory of one more step of each (CUDA allocator, or the growth of the
-process's resident set on CPU). Each implementation runs in a process of its own.
+warm-up; the peak memory of one step of each (CUDA allocator, or the growth of the process's
+resident set on CPU). Each implementation runs in processes of its own, alternating over
+--rounds, with the steps of all its rounds pooled.
 Prints a table, or one JSON line per case with --json.
 
     python tools/analysis_tools/benchmark.py configs/imagenet/reviewkd_resnet34_resnet18_in1k.py \\
@@ -15,7 +16,7 @@ import sys
 
 from mmengine.config import Config, DictAction
 
-from rkd.apis.benchmark import benchmark_distillation, time_dataloader
+from rkd.apis.benchmark import benchmark_distillation, merge_rounds, time_dataloader
 from rkd.utils import register_all_modules
 
 
@@ -36,14 +37,18 @@ def parse_args() -> argparse.Namespace:
                         'dataloader (use --batch-size equal to its batch size to compare)')
     parser.add_argument('--json', action='store_true', help='one JSON line per case')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    parser.add_argument('--only-impl', help=argparse.SUPPRESS)  # the child of run_in_own_process
+    parser.add_argument('--rounds', type=int, default=2,
+                        help='fresh processes per implementation, alternating between them so '
+                        'a machine whose speed drifts slows all alike; their steps are pooled')
+    parser.add_argument('--one-impl', help=argparse.SUPPRESS)  # see case_in_own_process
     return parser.parse_args()
 
 
-def run_in_own_process(impl: str) -> dict:
-    """This script's figures for ``impl`` alone, from a fresh process: the heap an earlier case
-    leaves behind would blur the resident-set peak of the next one."""
-    cmd = [sys.executable, __file__, *sys.argv[1:], '--only-impl', impl, '--json']
+def case_in_own_process(impl: str) -> dict:
+    """This script's figures for ``impl`` alone, from a fresh process: the heap an earlier model
+    leaves behind blurs the resident-set peak of the next one, and changes how often the C
+    allocator hands out fresh pages, which is part of a step's cost in training."""
+    cmd = [sys.executable, __file__, *sys.argv[1:], '--one-impl', impl]
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -74,16 +79,19 @@ def main() -> None:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    if args.only_impl:
-        case = benchmark_distillation(cfg, args.only_impl, args.batch_size, args.device,
-                                      args.amp, args.channels_last, args.warmup, args.steps)
-        print(json.dumps(dict(config=args.config, **case)), flush=True)
+    if args.one_impl:
+        case = benchmark_distillation(cfg, args.one_impl, args.batch_size, args.device, args.amp,
+                                      args.channels_last, args.warmup, args.steps)
+        print(json.dumps(case))
         return
-    cases = []
-    for impl in args.impl:
-        cases.append(run_in_own_process(impl))
-        if args.json:
-            print(json.dumps(cases[-1]), flush=True)
+    rounds = {impl: [] for impl in args.impl}
+    for _ in range(args.rounds):
+        for impl in args.impl:
+            rounds[impl].append(case_in_own_process(impl))
+    cases = [merge_rounds(rounds[impl]) for impl in args.impl]
+    if args.json:
+        for case in cases:
+            print(json.dumps(dict(config=args.config, **case)))
     if not args.json:
         print_table(args.config, cases)
     if args.data_batches:

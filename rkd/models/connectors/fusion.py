@@ -55,3 +55,24 @@ def fuse(x: Tensor, residual: Tensor, att: Tensor, factors: Factors) -> Tensor:
     """``x * a0 + up(residual) * a1`` as (N, H, W, C)."""
     fused = torch.addcmul(blocks(x, factors) * att[..., 0:1], cells(residual), att[..., 1:2])
     return unblock(fused)
+
+
+def fusion_backward(grad: Tensor, x: Tensor, residual: Tensor, att: Tensor, weight: Tensor,
+                    factors: Factors) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients of :func:`fuse` after :func:`attention` (the attention recomputed from its
+    saved output ``att``) for the gradient ``grad`` of the fused map, all (N, H, W, C) and
+    ``residual`` (N, h, w, C): those of ``x``, ``residual``, ``weight`` and the bias."""
+    mid = x.shape[-1]
+    grad, x, r = blocks(grad, factors), blocks(x, factors), cells(residual)
+    a0, a1 = att[..., 0:1], att[..., 1:2]
+    # through the sigmoid, to the logits of the attention: at full and at the residual's size
+    grad_logit = torch.cat([(grad * x).sum(-1, keepdim=True) * a0 * (1 - a0),
+                            (grad * r).sum(-1, keepdim=True) * a1 * (1 - a1)], -1)
+    grad_logit_r = grad_logit.sum((2, 4))
+    grad_x = unblock(grad * a0)
+    grad_x.view(-1, mid).addmm_(grad_logit.reshape(-1, 2), weight[:, :mid])
+    grad_r = (grad * a1).sum((2, 4))
+    grad_r.view(-1, mid).addmm_(grad_logit_r.reshape(-1, 2), weight[:, mid:])
+    grad_weight = torch.cat([grad_logit.reshape(-1, 2).t() @ x.reshape(-1, mid),
+                             grad_logit_r.reshape(-1, 2).t() @ residual.reshape(-1, mid)], 1)
+    return grad_x, grad_r, grad_weight, grad_logit_r.sum((0, 1, 2))

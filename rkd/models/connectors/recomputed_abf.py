@@ -6,8 +6,9 @@ Autograd would keep the 1x1 conv's output, its batch-normed map and the fused ma
 step, and in backward their gradients come on top. This Function keeps the student feature (which
 the student keeps anyway), the low-resolution residual (kept by the deeper level), the 2-channel
 attention and the batch statistics. Backward recomputes the rest (a 1x1 conv and element-wise
-work), and runs the fusion and conv2 backward one batch chunk at a time, so at most one full-size
-gradient and the conv1 output are alive at once. The math is the same, summed in another order.
+work) and runs one batch chunk at a time, so the only full-size map it holds is the gradient of
+the batch-normed map, which BN's backward needs whole. The math is the same, summed in another
+order.
 """
 from typing import List, Optional, Tuple
 
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .fusion import Factors, attention, blocks, cells, fuse, nchw, nhwc, unblock
+from .fusion import Factors, attention, fuse, fusion_backward, nchw, nhwc
 
 _conv_backward = torch.ops.aten.convolution_backward
 
@@ -37,6 +38,11 @@ def _conv3x3_backward(grad: Tensor, x: Tensor, weight: Tensor) -> Tuple[Tensor, 
     return grad_x, grad_weight
 
 
+def _conv1x1(feat: Tensor, weight: Tensor) -> Tensor:
+    """conv1's output as a contiguous (N, H, W, C) tensor."""
+    return nhwc(F.conv2d(feat, weight).contiguous(memory_format=torch.channels_last))
+
+
 class RecomputedABF(torch.autograd.Function):
     """``conv2(fuse(bn(conv1(feat)), residual))`` without conv2's BN, and the fused map.
 
@@ -53,10 +59,13 @@ class RecomputedABF(torch.autograd.Function):
                 running_mean: Optional[Tensor], running_var: Optional[Tensor], momentum: float,
                 eps: float, factors: Factors, chunk: int, keep_fused: bool
                 ) -> Tuple[Tensor, Optional[Tensor]]:
-        c = nhwc(F.conv2d(feat, conv1_weight).contiguous(memory_format=torch.channels_last))
-        var, mean = torch.var_mean(c.reshape(-1, c.shape[-1]), dim=0, correction=0)
+        c = _conv1x1(feat, conv1_weight)
+        count = c.numel() // c.shape[-1]
+        # two passes, chunk by chunk: var_mean reduces over the outer dim several times slower
+        mean = c.reshape(count, -1).mean(0)
+        var = sum((c[rows] - mean).square_().sum((0, 1, 2))
+                  for rows in _chunks(len(c), chunk)) / count
         if running_mean is not None:  # unbiased variance, as BatchNorm2d keeps
-            count = c.numel() // c.shape[-1]
             running_mean.lerp_(mean, momentum)
             running_var.lerp_(var * (count / max(count - 1, 1)), momentum)
         invstd = torch.rsqrt(var + eps)
@@ -83,62 +92,45 @@ class RecomputedABF(torch.autograd.Function):
         (feat, residual, conv1_weight, bn_weight, bn_bias, att_weight, conv2_weight, mean,
          invstd, att, fused) = ctx.saved_tensors
         factors, mid, chunks = ctx.factors, conv1_weight.shape[0], _chunks(len(feat), ctx.chunk)
-        att_matrix = att_weight.flatten(1)
-        weight_x, weight_r = att_matrix[:, :mid], att_matrix[:, mid:]
         res, scale = nhwc(residual), invstd * bn_weight
-
-        def normalised(rows: slice) -> Tensor:
-            """The batch-normalised conv1 output of ``feat[rows]``, before BN's affine."""
-            c = nhwc(F.conv2d(feat[rows], conv1_weight).contiguous(
-                memory_format=torch.channels_last))
-            return (c - mean).mul_(invstd)
-
-        grad_x = torch.empty(*feat.shape[:1], *feat.shape[2:], mid, dtype=feat.dtype,
+        grad_x = torch.empty(len(feat), *feat.shape[2:], mid, dtype=feat.dtype,
                              device=feat.device)
         grad_res = torch.empty_like(res)
-        grad_conv2, grad_att = torch.zeros_like(conv2_weight), torch.zeros_like(att_matrix)
+        grad_conv2, grad_att = torch.zeros_like(conv2_weight), torch.zeros_like(att_weight)
         grad_att_bias, grad_bn_bias, grad_bn_weight = (mean.new_zeros(n) for n in (2, mid, mid))
         for rows in chunks:  # conv2 and the fusion, back to the batch-normed map
-            x_hat = normalised(rows)
+            x_hat = torch.addcmul(-mean * invstd, _conv1x1(feat[rows], conv1_weight), invstd)
             x = torch.addcmul(bn_bias, x_hat, bn_weight)
-            r, a = res[rows], att[rows]
-            f = nchw(fuse(x, r, a, factors)) if fused is None else fused[rows]
-            g, grad_w = _conv3x3_backward(grad_out[rows], f, conv2_weight)
+            f = nchw(fuse(x, res[rows], att[rows], factors)) if fused is None else fused[rows]
+            grad_f, grad_w = _conv3x3_backward(grad_out[rows], f, conv2_weight)
             grad_conv2 += grad_w
             if grad_fused is not None:
-                g = g + grad_fused[rows]
-            g = blocks(nhwc(g.contiguous(memory_format=torch.channels_last)), factors)
+                grad_f = grad_f + grad_fused[rows]
+            grad_f = nhwc(grad_f.contiguous(memory_format=torch.channels_last))
             del f, grad_w
-            a0, a1 = a[..., 0:1], a[..., 1:2]
-            # d loss / d logits of the attention, through the sigmoid
-            grad_logit = torch.cat([(g * blocks(x, factors)).sum(-1, keepdim=True) * a0 * (1 - a0),
-                                    (g * cells(r)).sum(-1, keepdim=True) * a1 * (1 - a1)], -1)
-            grad_logit_r = grad_logit.sum((2, 4))
-            gx = unblock(g * a0)
-            gx.view(-1, mid).addmm_(grad_logit.reshape(-1, 2), weight_x)
+            gx, grad_res[rows], grad_w, grad_b = fusion_backward(
+                grad_f, x, res[rows], att[rows], att_weight.flatten(1), factors)
             grad_x[rows] = gx
+            grad_att += grad_w.view_as(grad_att)
+            grad_att_bias += grad_b
             grad_bn_bias += gx.reshape(-1, mid).sum(0)
             grad_bn_weight += (gx * x_hat).reshape(-1, mid).sum(0)
-            gr = (g * a1).sum((2, 4))
-            gr.view(-1, mid).addmm_(grad_logit_r.reshape(-1, 2), weight_r)
-            grad_res[rows] = gr
-            grad_att[:, :mid] += grad_logit.reshape(-1, 2).t() @ x.reshape(-1, mid)
-            grad_att[:, mid:] += grad_logit_r.reshape(-1, 2).t() @ r.reshape(-1, mid)
-            grad_att_bias += grad_logit_r.sum((0, 1, 2))
-            del g, gx, gr, x, x_hat, grad_logit
-        # BN's backward, chunk by chunk: d x_hat = gamma * g, and through the batch statistics
+            del grad_f, gx, x, x_hat
+        # BN's backward, chunk by chunk: with x_hat = (c - mean) * invstd,
+        # grad_c = scale * (grad_x - mean(grad_x) - x_hat * mean(grad_x * x_hat)) = k0 + k1 * c
+        # + scale * grad_x
         count = grad_x.numel() // mid
-        mean_grad, mean_grad_x_hat = grad_bn_bias / count, grad_bn_weight / count
+        k1 = -scale * invstd * grad_bn_weight / count
+        k0 = -k1 * mean - scale * grad_bn_bias / count
         grad_feat = torch.empty_like(feat) if ctx.needs_input_grad[0] else None
         grad_conv1 = torch.zeros_like(conv1_weight)
         for rows in chunks:
-            x_hat = normalised(rows)
-            grad_c = x_hat.mul_(mean_grad_x_hat).neg_().add_(grad_x[rows]).sub_(mean_grad)
-            grad_c = nchw(grad_c.mul_(scale))
+            grad_c = torch.addcmul(k0, _conv1x1(feat[rows], conv1_weight), k1)
+            grad_c = nchw(grad_c.addcmul_(grad_x[rows], scale))
             grad_f, grad_w = _conv1x1_backward(grad_c, feat[rows], conv1_weight,
                                                grad_feat is not None)
             grad_conv1 += grad_w
             if grad_feat is not None:
                 grad_feat[rows] = grad_f
         return (grad_feat, nchw(grad_res), grad_conv1, grad_bn_weight, grad_bn_bias,
-                grad_att.view_as(att_weight), grad_att_bias, grad_conv2) + (None, ) * 7
+                grad_att, grad_att_bias, grad_conv2) + (None, ) * 7
