@@ -15,7 +15,8 @@ from .fusion import Factors, attention, fuse, nchw, nhwc
 from .nearest import nearest_resize, up_factor
 from .recomputed_abf import RecomputedABF
 
-# Images per chunk of RecomputedABF's backward: a chunk of the fused map stays near this size.
+# Images per chunk of RecomputedABF: a chunk of the fused map stays near this size. Chosen on
+# CPU; GPUs may prefer larger chunks (not measured).
 RECOMPUTE_CHUNK_BYTES = 8 * 2**20
 
 

@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pytest
@@ -162,6 +163,26 @@ def test_recomputed_levels_in_one_image_chunks_match_reference(case, monkeypatch
     assert calls[-1] is False and all(calls[:-1]) and len(calls) >= 2  # keep_fused per level
     assert_all_close(outs, ref_outs, 1e-5)
     assert_all_close(grads, ref_grads, 1e-5)
+    assert_all_close(list(fast.state_dict().values()), list(reference.state_dict().values()),
+                     1e-6)
+
+
+def test_recomputed_level_cumulative_bn_and_frozen_features():
+    """BN with ``momentum=None`` (a cumulative average) and student features that need no
+    gradient, as a frozen student would give."""
+    s_ch, t_ch, s_sizes, t_sizes = CASES['cifar-like']
+    reference = build(s_ch, t_ch, impl='reference')
+    for module in reference.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None
+    fast = copy.deepcopy(reference)
+    fast.impl = 'fast'
+    feats = [f.detach() for f in make_inputs(s_ch, s_sizes)]
+    for _ in range(2):
+        for connector in (reference, fast):
+            sum(o.square().mean() for o in connector(feats, t_sizes)).backward()
+    assert_all_close([p.grad for p in fast.parameters()],
+                     [p.grad for p in reference.parameters()], 1e-5)
     assert_all_close(list(fast.state_dict().values()), list(reference.state_dict().values()),
                      1e-6)
 
