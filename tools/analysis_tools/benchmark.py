@@ -40,6 +40,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--rounds', type=int, default=2,
                         help='fresh processes per implementation, alternating between them so '
                         'a machine whose speed drifts slows all alike; their steps are pooled')
+    parser.add_argument('--fp32-reference', action='store_true',
+                        help='run the reference form in float32 without --amp and '
+                        '--channels-last: the baseline of the mixed-precision figures')
     parser.add_argument('--one-impl', help=argparse.SUPPRESS)  # see case_in_own_process
     return parser.parse_args()
 
@@ -55,8 +58,9 @@ def case_in_own_process(impl: str) -> dict:
 
 def print_table(config: str, cases: list) -> None:
     print(f'{config}: batch {cases[0]["batch_size"]}, input {cases[0]["input_size"]}, '
-          f'{cases[0]["device"]}, amp {cases[0]["amp"]}, channels_last '
-          f'{cases[0]["channels_last"]}, median of {cases[0]["steps"]} steps (min-max)')
+          f'{cases[0]["device"]}, median of {cases[0]["steps"]} steps (min-max)')
+    for case in cases:
+        print(f'{case["impl"]}: amp {case["amp"]}, channels_last {case["channels_last"]}')
     print(f'{"impl":<10} {"part":<8} {"ms":>9} {"min-max":>17} {"peak MiB":>9}')
     for case in cases:
         for part in ('student', 'teacher', 'distill'):
@@ -80,8 +84,10 @@ def main() -> None:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     if args.one_impl:
-        case = benchmark_distillation(cfg, args.one_impl, args.batch_size, args.device, args.amp,
-                                      args.channels_last, args.warmup, args.steps)
+        mixed = not (args.fp32_reference and args.one_impl == 'reference')
+        case = benchmark_distillation(cfg, args.one_impl, args.batch_size, args.device,
+                                      args.amp if mixed else None, args.channels_last and mixed,
+                                      args.warmup, args.steps)
         print(json.dumps(case))
         return
     rounds = {impl: [] for impl in args.impl}

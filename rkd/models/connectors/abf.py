@@ -17,7 +17,7 @@ from .recomputed_abf import RecomputedABF
 
 # Images per chunk of RecomputedABF: a chunk of the fused map stays near this size. Chosen on
 # CPU; GPUs may prefer larger chunks (not measured).
-RECOMPUTE_CHUNK_BYTES = 8 * 2**20
+RECOMPUTE_CHUNK_BYTES = 4 * 2**20
 
 
 def _conv_bn(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
@@ -90,12 +90,10 @@ class ABF(nn.Module):
         return nchw(fuse(x, residual, att, factors))
 
     def _recomputable(self, feat: Tensor, out_size: Sequence[int]) -> bool:
-        """Whether :class:`RecomputedABF` computes this call: a fusing level training in float
-        (autocast would change its dtypes), with no resize before conv2 and a map over 1 pixel."""
+        """Whether :class:`RecomputedABF` computes this call: a fusing level in training, with
+        no resize before conv2 and a map over 1 pixel."""
         size = tuple(feat.shape[-2:])
         return (self.att is not None and self.conv1.bn.training and torch.is_grad_enabled()
-                and not torch.is_autocast_enabled(feat.device.type)
-                and feat.dtype in (torch.float32, torch.float64)
                 and size == tuple(out_size) and min(size) > 1)
 
     def _forward_recomputed(self, feat: Tensor, residual: Tensor,

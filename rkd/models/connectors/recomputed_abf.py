@@ -48,7 +48,9 @@ class RecomputedABF(torch.autograd.Function):
 
     Inputs are channels_last; ``residual`` is ``factors`` times smaller than the fused map (an
     exact nearest up-sampling). BN runs in training mode and updates ``running_mean`` and
-    ``running_var`` as :class:`torch.nn.BatchNorm2d` does. ``chunk``: images per chunk.
+    ``running_var`` as :class:`torch.nn.BatchNorm2d` does. Under autocast the convolutions run
+    in its dtype and the rest in the parameters'; backward does the same. ``chunk``: images per
+    chunk.
     ``keep_fused``: whether the fused map is returned (a shallower level reads it); otherwise
     the second output is None and the map is never whole.
     """
@@ -59,57 +61,69 @@ class RecomputedABF(torch.autograd.Function):
                 running_mean: Optional[Tensor], running_var: Optional[Tensor], momentum: float,
                 eps: float, factors: Factors, chunk: int, keep_fused: bool
                 ) -> Tuple[Tensor, Optional[Tensor]]:
-        c = _conv1x1(feat, conv1_weight)
-        count = c.numel() // c.shape[-1]
-        # two passes, chunk by chunk: var_mean reduces over the outer dim several times slower
-        mean = c.reshape(count, -1).mean(0)
-        var = sum((c[rows] - mean).square_().sum((0, 1, 2))
-                  for rows in _chunks(len(c), chunk)) / count
-        if running_mean is not None:  # unbiased variance, as BatchNorm2d keeps
-            running_mean.lerp_(mean, momentum)
-            running_var.lerp_(var * (count / max(count - 1, 1)), momentum)
-        invstd = torch.rsqrt(var + eps)
-        scale = invstd * bn_weight
-        shift = bn_bias - mean * scale
-        res = nhwc(residual)
-        fused = torch.empty_like(c) if keep_fused else None
-        outs, atts = [], []
-        for rows in _chunks(len(c), chunk):
-            x = torch.addcmul(shift, c[rows], scale)
-            atts.append(attention(x, res[rows], att_weight.flatten(1), att_bias, factors))
-            f = fuse(x, res[rows], atts[-1], factors)
-            if fused is not None:
-                fused[rows] = f
-            outs.append(F.conv2d(nchw(f), conv2_weight, padding=1))
+        device = feat.device.type
+        dtype = (torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device)
+                 else feat.dtype)
+        with torch.autocast(device, enabled=False):  # autocast's casts, done by hand below
+            c = _conv1x1(feat.to(dtype), conv1_weight.to(dtype))
+            count = c.numel() // c.shape[-1]
+            # two passes, chunk by chunk: var_mean reduces over the outer dim several times slower
+            mean = c.reshape(count, -1).mean(0, dtype=bn_weight.dtype)
+            var = sum((c[rows] - mean).square_().sum((0, 1, 2))
+                      for rows in _chunks(len(c), chunk)) / count
+            if running_mean is not None:  # unbiased variance, as BatchNorm2d keeps
+                running_mean.lerp_(mean, momentum)
+                running_var.lerp_(var * (count / max(count - 1, 1)), momentum)
+            invstd = torch.rsqrt(var + eps)
+            scale = invstd * bn_weight
+            shift = bn_bias - mean * scale
+            res = nhwc(residual)
+            fused = torch.empty_like(c) if keep_fused else None
+            outs, atts = [], []
+            for rows in _chunks(len(c), chunk):
+                # BN's output, the attention and the fusion in the parameters' precision
+                x, r = torch.addcmul(shift, c[rows], scale), res[rows].to(mean.dtype)
+                atts.append(attention(x, r, att_weight.flatten(1), att_bias, factors))
+                f = fuse(x, r, atts[-1], factors).to(dtype)
+                if fused is not None:
+                    fused[rows] = f
+                outs.append(F.conv2d(nchw(f), conv2_weight.to(dtype), padding=1))
         fused = None if fused is None else nchw(fused)
         ctx.save_for_backward(feat, residual, conv1_weight, bn_weight, bn_bias, att_weight,
                               conv2_weight, mean, invstd, torch.cat(atts), fused)
-        ctx.factors, ctx.chunk = factors, chunk
+        ctx.factors, ctx.chunk, ctx.dtype = factors, chunk, dtype
         return torch.cat(outs), fused
 
     @staticmethod
     def backward(ctx, grad_out: Tensor, grad_fused: Optional[Tensor]) -> tuple:
+        with torch.autocast(grad_out.device.type, enabled=False):
+            return RecomputedABF._backward(ctx, grad_out, grad_fused) + (None, ) * 7
+
+    @staticmethod
+    def _backward(ctx, grad_out: Tensor, grad_fused: Optional[Tensor]) -> tuple:
         (feat, residual, conv1_weight, bn_weight, bn_bias, att_weight, conv2_weight, mean,
          invstd, att, fused) = ctx.saved_tensors
         factors, mid, chunks = ctx.factors, conv1_weight.shape[0], _chunks(len(feat), ctx.chunk)
+        dtype, precise = ctx.dtype, mean.dtype  # of the convs, of the rest
+        conv1_w, conv2_w = conv1_weight.to(dtype), conv2_weight.to(dtype)
         res, scale = nhwc(residual), invstd * bn_weight
-        grad_x = torch.empty(len(feat), *feat.shape[2:], mid, dtype=feat.dtype,
-                             device=feat.device)
+        grad_x = torch.empty(len(feat), *feat.shape[2:], mid, dtype=precise, device=feat.device)
         grad_res = torch.empty_like(res)
         grad_conv2, grad_att = torch.zeros_like(conv2_weight), torch.zeros_like(att_weight)
         grad_att_bias, grad_bn_bias, grad_bn_weight = (mean.new_zeros(n) for n in (2, mid, mid))
         for rows in chunks:  # conv2 and the fusion, back to the batch-normed map
-            x_hat = torch.addcmul(-mean * invstd, _conv1x1(feat[rows], conv1_weight), invstd)
-            x = torch.addcmul(bn_bias, x_hat, bn_weight)
-            f = nchw(fuse(x, res[rows], att[rows], factors)) if fused is None else fused[rows]
-            grad_f, grad_w = _conv3x3_backward(grad_out[rows], f, conv2_weight)
+            c = _conv1x1(feat[rows].to(dtype), conv1_w)
+            x_hat = torch.addcmul(-mean * invstd, c, invstd)
+            x, r = torch.addcmul(bn_bias, x_hat, bn_weight), res[rows].to(precise)
+            f = nchw(fuse(x, r, att[rows], factors).to(dtype)) if fused is None else fused[rows]
+            grad_f, grad_w = _conv3x3_backward(grad_out[rows].to(dtype), f, conv2_w)
             grad_conv2 += grad_w
             if grad_fused is not None:
                 grad_f = grad_f + grad_fused[rows]
-            grad_f = nhwc(grad_f.contiguous(memory_format=torch.channels_last))
-            del f, grad_w
+            grad_f = nhwc(grad_f.contiguous(memory_format=torch.channels_last)).to(precise)
+            del c, f, grad_w
             gx, grad_res[rows], grad_w, grad_b = fusion_backward(
-                grad_f, x, res[rows], att[rows], att_weight.flatten(1), factors)
+                grad_f, x, r, att[rows], att_weight.flatten(1), factors)
             grad_x[rows] = gx
             grad_att += grad_w.view_as(grad_att)
             grad_att_bias += grad_b
@@ -125,12 +139,12 @@ class RecomputedABF(torch.autograd.Function):
         grad_feat = torch.empty_like(feat) if ctx.needs_input_grad[0] else None
         grad_conv1 = torch.zeros_like(conv1_weight)
         for rows in chunks:
-            grad_c = torch.addcmul(k0, _conv1x1(feat[rows], conv1_weight), k1)
-            grad_c = nchw(grad_c.addcmul_(grad_x[rows], scale))
-            grad_f, grad_w = _conv1x1_backward(grad_c, feat[rows], conv1_weight,
-                                               grad_feat is not None)
+            feat_rows = feat[rows].to(dtype)
+            grad_c = torch.addcmul(k0, _conv1x1(feat_rows, conv1_w), k1)
+            grad_c = nchw(grad_c.addcmul_(grad_x[rows], scale).to(dtype))
+            grad_f, grad_w = _conv1x1_backward(grad_c, feat_rows, conv1_w, grad_feat is not None)
             grad_conv1 += grad_w
             if grad_feat is not None:
                 grad_feat[rows] = grad_f
         return (grad_feat, nchw(grad_res), grad_conv1, grad_bn_weight, grad_bn_bias,
-                grad_att, grad_att_bias, grad_conv2) + (None, ) * 7
+                grad_att, grad_att_bias, grad_conv2)

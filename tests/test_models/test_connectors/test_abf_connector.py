@@ -236,6 +236,23 @@ def test_structure_and_init():
         assert conv.weight.abs().max() > 0.9 * bound
 
 
+def test_bf16_autocast_stays_near_float32():
+    """Under bf16 autocast the recomputing path is as close to the float32 result as the
+    reference under the same autocast (bf16 keeps about 3 significant digits)."""
+    s_ch, t_ch, s_sizes, t_sizes = CASES['cifar-like']
+    reference = build(s_ch, t_ch, impl='reference')
+    fast = build(s_ch, t_ch, impl='fast')
+    fast.load_state_dict(reference.state_dict())
+    feats = make_inputs(s_ch, s_sizes, batch=8)
+    expected_outs, expected_grads = forward_backward(reference, reference, feats, t_sizes)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        outs, grads = forward_backward(fast, fast, feats, t_sizes)
+    assert all(o.dtype == torch.bfloat16 for o in outs)
+    for got, expected in zip(outs + list(grads), expected_outs + list(expected_grads)):
+        assert got.dtype == expected.dtype or got.dtype == torch.bfloat16
+        assert (got.float() - expected).norm() <= 0.1 * expected.norm()
+
+
 def test_autocast_runs():
     connector = build([4, 8], [6, 10])
     feats = make_inputs([4, 8], [(4, 4), (2, 2)])
