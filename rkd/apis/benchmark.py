@@ -6,7 +6,8 @@ and the peak memory of one.
 
 On CPU the resident set follows what torch holds only when freed blocks go back to the OS, so
 while a peak is measured glibc serves every block of 64 KiB or more by mmap (``mallopt``). That
-would slow the timed steps with page faults, so they run under the allocator's usual policy.
+would slow the timed steps with page faults, so they run under the thresholds glibc's own policy
+settles at in training.
 """
 import ctypes
 import statistics
@@ -73,13 +74,15 @@ EXACT_MMAP_THRESHOLD = 64 * 1024
 STEADY_MMAP_THRESHOLD = 32 * 1024 * 1024
 
 
-def _mallopt(param: int, value: int) -> bool:
-    """glibc's ``mallopt``; False where the C library has none (the figure is then rougher)."""
+def _mallopt(param: int, value: int) -> None:
+    """glibc's ``mallopt``, then ``malloc_trim``; nothing where the C library has neither (the
+    CPU peaks are then rougher)."""
     try:
         libc = ctypes.CDLL(None)
-        return bool(libc.mallopt(param, value)) and libc.malloc_trim(0) >= 0
+        libc.mallopt(param, value)
+        libc.malloc_trim(0)
     except (AttributeError, OSError):
-        return False
+        pass
 
 
 @contextmanager

@@ -253,12 +253,15 @@ def test_bf16_autocast_stays_near_float32():
         assert (got.float() - expected).norm() <= 0.1 * expected.norm()
 
 
-def test_autocast_runs():
+@pytest.mark.parametrize('sizes', [[(4, 4), (2, 2)], [(5, 5), (3, 3)]])  # recomputed, resized
+def test_autocast_runs(sizes):
     connector = build([4, 8], [6, 10])
     feats = make_inputs([4, 8], [(4, 4), (2, 2)])
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        outs = connector(feats, [(4, 4), (2, 2)])
-    assert [tuple(o.shape) for o in outs] == [(3, 6, 4, 4), (3, 10, 2, 2)]
+        outs = connector(feats, sizes)
+        sum(o.float().mean() for o in outs).backward()
+    assert [tuple(o.shape) for o in outs] == [(3, 6, *sizes[0]), (3, 10, *sizes[1])]
+    assert all(f.grad is not None for f in feats)
 
 
 def test_level_count_mismatch():
