@@ -3,27 +3,21 @@
 # ShuffleNet students need the lower lr). Train the teacher first
 # (configs/cifar100/resnet32x4_cifar100.py), and run from the repository root: the teacher's paths
 # are relative to it.
-_base_ = ['./shufflenetv1_cifar100.py']
+_base_ = ['./shufflenetv1_cifar100.py', '../_base_/teachers/cifar100_resnet32x4.py']
 custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
 
 model = dict(
     _delete_=True,
     type='rkd.SingleTeacherDistill',
     student={{_base_.model}},
-    teacher=dict(
-        config='configs/cifar100/resnet32x4_cifar100.py',
-        checkpoint='work_dirs/resnet32x4_cifar100/epoch_240.pth'),
+    teacher={{_base_.teacher}},
     distiller=dict(
         type='rkd.ReviewKDDistiller',
         # Four levels, one to one with the teacher's: the three stage outputs (240, 480, 960
         # channels on 16, 8, 4 maps; after ReLU) and the 960-d embedding. The connector maps them
         # to the teacher's channels and map sizes.
         student_recorders=['backbone.layer1', 'backbone.layer2', 'backbone.layer3', 'neck'],
-        # The teacher's stage outputs before that ReLU (the input of the last block's relu, last of
-        # its two calls) and its pooled embedding.
-        teacher_recorders=[
-            dict(source=f'backbone.layer{i}.4.relu', io='input', call=-1) for i in (1, 2, 3)
-        ] + ['neck'],
+        teacher_recorders={{_base_.teacher_recorders}},
         connector=dict(type='rkd.ABFConnector'),  # mid channels: min(512, deepest student's)
         loss=dict(type='rkd.HCLoss', levels=(4, 2, 1), loss_weight=5.0),
         warmup=dict(length=20, by_epoch=True)),  # 0 -> full weight over the first 20 epochs

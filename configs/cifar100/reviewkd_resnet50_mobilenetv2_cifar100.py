@@ -3,28 +3,21 @@
 # ShuffleNet students need the lower lr). Train the teacher first
 # (configs/cifar100/resnet50_cifar100.py), and run from the repository root: the teacher's paths
 # are relative to it.
-_base_ = ['./mobilenetv2_cifar100.py']
+_base_ = ['./mobilenetv2_cifar100.py', '../_base_/teachers/cifar100_resnet50.py']
 custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
 
 model = dict(
     _delete_=True,
     type='rkd.SingleTeacherDistill',
     student={{_base_.model}},
-    teacher=dict(
-        config='configs/cifar100/resnet50_cifar100.py',
-        checkpoint='work_dirs/resnet50_cifar100/epoch_240.pth'),
+    teacher={{_base_.teacher}},
     distiller=dict(
         type='rkd.ReviewKDDistiller',
         # Five levels, as in the official code: layers 2, 3, 5, 7 (12, 16, 48, 160 channels on 16,
         # 8, 4, 2 maps; a layer ends with a linear projection, so its output is already
         # pre-activation) and the 1280-d embedding.
         student_recorders=[f'backbone.layer{i}' for i in (2, 3, 5, 7)] + ['neck'],
-        # The teacher's four stage outputs before the stage's last ReLU (the input of the last
-        # bottleneck's relu, last of its three calls) and its 2048-d embedding.
-        teacher_recorders=[
-            dict(source=f'backbone.layer{i}.{block}.relu', io='input', call=-1)
-            for i, block in zip((1, 2, 3, 4), (2, 3, 5, 2))
-        ] + ['neck'],
+        teacher_recorders={{_base_.teacher_recorders}},
         connector=dict(type='rkd.ABFConnector'),  # mid channels: min(512, deepest student's)
         # Not given by the paper nor the official scripts: 5.0, the weight of all the paper's
         # pairs of two families but resnet32x4 -> ShuffleNetV2 (8.0).

@@ -2,25 +2,20 @@
 # recipe is the student's own config's (240 epochs, batch 128). Train the teacher first
 # (configs/cifar100/vgg13_cifar100.py), and run from the repository root: the teacher's paths are
 # relative to it.
-_base_ = ['./vgg8_cifar100.py']
+_base_ = ['./vgg8_cifar100.py', '../_base_/teachers/cifar100_vgg13.py']
 custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
 
 model = dict(
     _delete_=True,
     type='rkd.SingleTeacherDistill',
     student={{_base_.model}},
-    teacher=dict(
-        config='configs/cifar100/vgg13_cifar100.py',
-        checkpoint='work_dirs/vgg13_cifar100/epoch_240.pth'),
+    teacher={{_base_.teacher}},
     distiller=dict(
         type='rkd.ReviewKDDistiller',
         # Five levels, as in the official VGG code: the four stage outputs (after ReLU) and the
         # embedding.
         student_recorders=[f'backbone.layer{i}' for i in (1, 2, 3, 4)] + ['neck'],
-        # The teacher's stage outputs before the ReLU of the stage's last conv, and its embedding.
-        teacher_recorders=[
-            dict(source=f'backbone.layer{i}.1.activate', io='input', call=-1) for i in (1, 2, 3, 4)
-        ] + ['neck'],
+        teacher_recorders={{_base_.teacher_recorders}},
         connector=dict(type='rkd.ABFConnector'),  # mid channels: min(512, deepest student's)
         loss=dict(type='rkd.HCLoss', levels=(4, 2, 1), loss_weight=5.0),
         warmup=dict(length=20, by_epoch=True)),  # 0 -> full weight over the first 20 epochs

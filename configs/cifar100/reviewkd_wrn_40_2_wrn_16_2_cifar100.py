@@ -2,29 +2,20 @@
 # The recipe is the student's own config's (240 epochs, batch 128). Train the teacher first
 # (configs/cifar100/wrn_40_2_cifar100.py), and run from the repository root: the teacher's paths
 # are relative to it.
-_base_ = ['./wrn_16_2_cifar100.py']
+_base_ = ['./wrn_16_2_cifar100.py', '../_base_/teachers/cifar100_wrn_40_2.py']
 custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
 
 model = dict(
     _delete_=True,
     type='rkd.SingleTeacherDistill',
     student={{_base_.model}},
-    teacher=dict(
-        config='configs/cifar100/wrn_40_2_cifar100.py',
-        checkpoint='work_dirs/wrn_40_2_cifar100/epoch_240.pth'),
+    teacher={{_base_.teacher}},
     distiller=dict(
         type='rkd.ReviewKDDistiller',
         # Pre-activation blocks: the student's three stage outputs are the raw residual sums (as in
         # the official code), then the pooled embedding.
         student_recorders=['backbone.layer1', 'backbone.layer2', 'backbone.layer3', 'neck'],
-        # The teacher's stage outputs normalised by the BN that follows each, before its ReLU (the
-        # inputs of the next stage's first relu1 and of the final relu), and its pooled embedding.
-        teacher_recorders=[
-            dict(source='backbone.layer2.0.relu1', io='input', call=-1),
-            dict(source='backbone.layer3.0.relu1', io='input', call=-1),
-            dict(source='backbone.relu', io='input', call=-1),
-            'neck',
-        ],
+        teacher_recorders={{_base_.teacher_recorders}},
         connector=dict(type='rkd.ABFConnector'),  # mid channels: min(512, deepest student's)
         loss=dict(type='rkd.HCLoss', levels=(4, 2, 1), loss_weight=5.0),
         warmup=dict(length=20, by_epoch=True)),  # 0 -> full weight over the first 20 epochs
