@@ -91,9 +91,11 @@ class ABF(nn.Module):
 
     def _recomputable(self, feat: Tensor, out_size: Sequence[int]) -> bool:
         """Whether :class:`RecomputedABF` computes this call: a fusing level in training, with
-        no resize before conv2 and a map over 1 pixel."""
+        no resize before conv2 and a map over 1 pixel, whose BN is a plain one (a SyncBatchNorm
+        converted in for several GPUs must reduce its statistics across them)."""
         size = tuple(feat.shape[-2:])
-        return (self.att is not None and self.conv1.bn.training and torch.is_grad_enabled()
+        return (self.att is not None and type(self.conv1.bn) is nn.BatchNorm2d
+                and self.conv1.bn.training and torch.is_grad_enabled()
                 and size == tuple(out_size) and min(size) > 1)
 
     def _forward_recomputed(self, feat: Tensor, residual: Tensor,

@@ -187,6 +187,16 @@ def test_recomputed_level_cumulative_bn_and_frozen_features():
                      1e-6)
 
 
+def test_sync_batchnorm_is_left_to_its_own_forward():
+    """A SyncBatchNorm converted in (multi-GPU training) must reduce its statistics across
+    processes, so its level runs the composed path, not RecomputedABF."""
+    connector = torch.nn.SyncBatchNorm.convert_sync_batchnorm(build([4, 8], [6, 10]))
+    feat = torch.randn(2, 4, 4, 4)
+    assert isinstance(connector.abfs[0].conv1.bn, torch.nn.SyncBatchNorm)
+    assert not connector.abfs[0]._recomputable(feat, (4, 4))
+    assert build([4, 8], [6, 10]).abfs[0]._recomputable(feat, (4, 4))
+
+
 def saved_bytes(connector, feats, sizes) -> int:
     """Bytes of the distinct tensors autograd keeps for backward, inputs and weights aside."""
     kept = {id(t) for t in feats} | {id(p) for p in connector.parameters()}
