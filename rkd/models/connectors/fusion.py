@@ -5,7 +5,7 @@ A pixel block of the fused map is ``(N, h, fh, w, fw, C)`` (:func:`blocks`); the
 residual broadcasts against it as ``(N, h, 1, w, 1, C)`` (:func:`cells`). The 1x1 attention conv
 commutes with nearest resizing, so its residual half runs at the residual's resolution.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -51,28 +51,38 @@ def attention(x: Tensor, residual: Tensor, weight: Tensor, bias: Tensor,
     return torch.sigmoid(blocks(logit_x, factors) + cells(logit_r.view(*residual.shape[:3], 2)))
 
 
-def fuse(x: Tensor, residual: Tensor, att: Tensor, factors: Factors) -> Tensor:
-    """``x * a0 + up(residual) * a1`` as (N, H, W, C)."""
-    fused = torch.addcmul(blocks(x, factors) * att[..., 0:1], cells(residual), att[..., 1:2])
-    return unblock(fused)
+def fuse(x: Tensor, residual: Tensor, att: Tensor, factors: Factors,
+         out: Optional[Tensor] = None) -> Tensor:
+    """``x * a0 + up(residual) * a1`` as (N, H, W, C), in ``out`` when given (not
+    differentiable then: for hand-written backwards)."""
+    x, a0, a1 = blocks(x, factors), att[..., 0:1], att[..., 1:2]
+    if out is None:
+        return unblock(torch.addcmul(x * a0, cells(residual), a1))
+    torch.mul(x, a0, out=blocks(out, factors)).addcmul_(cells(residual), a1)
+    return out
 
 
 def fusion_backward(grad: Tensor, x: Tensor, residual: Tensor, att: Tensor, weight: Tensor,
-                    factors: Factors) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+                    factors: Factors, grad_x: Tensor, work: Tensor
+                    ) -> Tuple[Tensor, Tensor, Tensor]:
     """Gradients of :func:`fuse` after :func:`attention` (the attention recomputed from its
     saved output ``att``) for the gradient ``grad`` of the fused map, all (N, H, W, C) and
-    ``residual`` (N, h, w, C): those of ``x``, ``residual``, ``weight`` and the bias."""
+    ``residual`` (N, h, w, C). Writes that of ``x`` into ``grad_x`` and returns those of
+    ``residual``, ``weight`` and the bias. ``work``, like ``x``, is scratch space: a chunked
+    backward reuses both rather than have the allocator fault in fresh pages for every chunk."""
     mid = x.shape[-1]
-    grad, x, r = blocks(grad, factors), blocks(x, factors), cells(residual)
+    grad, x_blocks, r = blocks(grad, factors), blocks(x, factors), cells(residual)
+    work = blocks(work, factors)
     a0, a1 = att[..., 0:1], att[..., 1:2]
     # through the sigmoid, to the logits of the attention: at full and at the residual's size
-    grad_logit = torch.cat([(grad * x).sum(-1, keepdim=True) * a0 * (1 - a0),
-                            (grad * r).sum(-1, keepdim=True) * a1 * (1 - a1)], -1)
+    grad_a0 = torch.mul(grad, x_blocks, out=work).sum(-1, keepdim=True)
+    grad_a1 = torch.mul(grad, r, out=work).sum(-1, keepdim=True)
+    grad_logit = torch.cat([grad_a0 * a0 * (1 - a0), grad_a1 * a1 * (1 - a1)], -1)
     grad_logit_r = grad_logit.sum((2, 4))
-    grad_x = unblock(grad * a0)
+    torch.mul(grad, a0, out=blocks(grad_x, factors))
     grad_x.view(-1, mid).addmm_(grad_logit.reshape(-1, 2), weight[:, :mid])
-    grad_r = (grad * a1).sum((2, 4))
+    grad_r = torch.mul(grad, a1, out=work).sum((2, 4))
     grad_r.view(-1, mid).addmm_(grad_logit_r.reshape(-1, 2), weight[:, mid:])
     grad_weight = torch.cat([grad_logit.reshape(-1, 2).t() @ x.reshape(-1, mid),
                              grad_logit_r.reshape(-1, 2).t() @ residual.reshape(-1, mid)], 1)
-    return grad_x, grad_r, grad_weight, grad_logit_r.sum((0, 1, 2))
+    return grad_r, grad_weight, grad_logit_r.sum((0, 1, 2))

@@ -38,6 +38,13 @@ def _conv3x3_backward(grad: Tensor, x: Tensor, weight: Tensor) -> Tuple[Tensor, 
     return grad_x, grad_weight
 
 
+def _buffers(count: int, like: Tensor, chunk: int, dtype: torch.dtype) -> List[Tensor]:
+    """Scratch maps of one chunk of ``like`` (N, H, W, C), reused chunk after chunk: asking the
+    allocator for each afresh costs page faults that take longer than the arithmetic on CPU."""
+    shape = (min(chunk, len(like)), *like.shape[1:])
+    return [like.new_empty(shape, dtype=dtype) for _ in range(count)]
+
+
 def _conv1x1(feat: Tensor, weight: Tensor) -> Tensor:
     """conv1's output as a contiguous (N, H, W, C) tensor."""
     return nhwc(F.conv2d(feat, weight).contiguous(memory_format=torch.channels_last))
@@ -67,10 +74,11 @@ class RecomputedABF(torch.autograd.Function):
         with torch.autocast(device, enabled=False):  # autocast's casts, done by hand below
             c = _conv1x1(feat.to(dtype), conv1_weight.to(dtype))
             count = c.numel() // c.shape[-1]
+            x_buf, f_buf = _buffers(2, c, chunk, bn_weight.dtype)
             # two passes, chunk by chunk: var_mean reduces over the outer dim several times slower
             mean = c.reshape(count, -1).mean(0, dtype=bn_weight.dtype)
-            var = sum((c[rows] - mean).square_().sum((0, 1, 2))
-                      for rows in _chunks(len(c), chunk)) / count
+            var = sum(torch.sub(c[rows], mean, out=x_buf[:rows.stop - rows.start]).square_()
+                      .sum((0, 1, 2)) for rows in _chunks(len(c), chunk)) / count
             if running_mean is not None:  # unbiased variance, as BatchNorm2d keeps
                 running_mean.lerp_(mean, momentum)
                 running_var.lerp_(var * (count / max(count - 1, 1)), momentum)
@@ -82,9 +90,11 @@ class RecomputedABF(torch.autograd.Function):
             outs, atts = [], []
             for rows in _chunks(len(c), chunk):
                 # BN's output, the attention and the fusion in the parameters' precision
-                x, r = torch.addcmul(shift, c[rows], scale), res[rows].to(mean.dtype)
+                n = rows.stop - rows.start
+                x = torch.addcmul(shift, c[rows], scale, out=x_buf[:n])
+                r = res[rows].to(mean.dtype)
                 atts.append(attention(x, r, att_weight.flatten(1), att_bias, factors))
-                f = fuse(x, r, atts[-1], factors).to(dtype)
+                f = fuse(x, r, atts[-1], factors, out=f_buf[:n]).to(dtype)
                 if fused is not None:
                     fused[rows] = f
                 outs.append(F.conv2d(nchw(f), conv2_weight.to(dtype), padding=1))
@@ -111,25 +121,26 @@ class RecomputedABF(torch.autograd.Function):
         grad_res = torch.empty_like(res)
         grad_conv2, grad_att = torch.zeros_like(conv2_weight), torch.zeros_like(att_weight)
         grad_att_bias, grad_bn_bias, grad_bn_weight = (mean.new_zeros(n) for n in (2, mid, mid))
+        x_hat_buf, x_buf, f_buf, work = _buffers(4, grad_x, ctx.chunk, precise)
         for rows in chunks:  # conv2 and the fusion, back to the batch-normed map
-            c = _conv1x1(feat[rows].to(dtype), conv1_w)
-            x_hat = torch.addcmul(-mean * invstd, c, invstd)
-            x, r = torch.addcmul(bn_bias, x_hat, bn_weight), res[rows].to(precise)
-            f = nchw(fuse(x, r, att[rows], factors).to(dtype)) if fused is None else fused[rows]
+            n = rows.stop - rows.start
+            x_hat = torch.addcmul(-mean * invstd, _conv1x1(feat[rows].to(dtype), conv1_w),
+                                  invstd, out=x_hat_buf[:n])
+            x = torch.addcmul(bn_bias, x_hat, bn_weight, out=x_buf[:n])
+            r = res[rows].to(precise)
+            f = (nchw(fuse(x, r, att[rows], factors, out=f_buf[:n]).to(dtype))
+                 if fused is None else fused[rows])
             grad_f, grad_w = _conv3x3_backward(grad_out[rows].to(dtype), f, conv2_w)
             grad_conv2 += grad_w
             if grad_fused is not None:
-                grad_f = grad_f + grad_fused[rows]
+                grad_f += grad_fused[rows]
             grad_f = nhwc(grad_f.contiguous(memory_format=torch.channels_last)).to(precise)
-            del c, f, grad_w
-            gx, grad_res[rows], grad_w, grad_b = fusion_backward(
-                grad_f, x, r, att[rows], att_weight.flatten(1), factors)
-            grad_x[rows] = gx
+            grad_res[rows], grad_w, grad_b = fusion_backward(
+                grad_f, x, r, att[rows], att_weight.flatten(1), factors, grad_x[rows], work[:n])
             grad_att += grad_w.view_as(grad_att)
             grad_att_bias += grad_b
-            grad_bn_bias += gx.reshape(-1, mid).sum(0)
-            grad_bn_weight += (gx * x_hat).reshape(-1, mid).sum(0)
-            del grad_f, gx, x, x_hat
+            grad_bn_bias += grad_x[rows].reshape(-1, mid).sum(0)
+            grad_bn_weight += torch.mul(grad_x[rows], x_hat, out=work[:n]).reshape(-1, mid).sum(0)
         # BN's backward, chunk by chunk: with x_hat = (c - mean) * invstd,
         # grad_c = scale * (grad_x - mean(grad_x) - x_hat * mean(grad_x * x_hat)) = k0 + k1 * c
         # + scale * grad_x
@@ -140,7 +151,8 @@ class RecomputedABF(torch.autograd.Function):
         grad_conv1 = torch.zeros_like(conv1_weight)
         for rows in chunks:
             feat_rows = feat[rows].to(dtype)
-            grad_c = torch.addcmul(k0, _conv1x1(feat_rows, conv1_w), k1)
+            grad_c = torch.addcmul(k0, _conv1x1(feat_rows, conv1_w), k1,
+                                   out=x_hat_buf[:rows.stop - rows.start])
             grad_c = nchw(grad_c.addcmul_(grad_x[rows], scale).to(dtype))
             grad_f, grad_w = _conv1x1_backward(grad_c, feat_rows, conv1_w, grad_feat is not None)
             grad_conv1 += grad_w
