@@ -98,7 +98,7 @@ def main() -> None:
     if args.json:
         for case in cases:
             print(json.dumps(dict(config=args.config, **case)))
-    if not args.json:
+    else:
         print_table(args.config, cases)
     if args.data_batches:
         data = time_dataloader(cfg, args.data_batches)

@@ -56,10 +56,10 @@ class RecomputedABF(torch.autograd.Function):
     Inputs are channels_last; ``residual`` is ``factors`` times smaller than the fused map (an
     exact nearest up-sampling). BN runs in training mode and updates ``running_mean`` and
     ``running_var`` as :class:`torch.nn.BatchNorm2d` does. Under autocast the convolutions run
-    in its dtype and the rest in the parameters'; backward does the same. ``chunk``: images per
-    chunk.
-    ``keep_fused``: whether the fused map is returned (a shallower level reads it); otherwise
-    the second output is None and the map is never whole.
+    in its dtype and the rest in the parameters'; backward does the same.
+
+    ``chunk``: images per chunk. ``keep_fused``: whether the fused map is returned (a shallower
+    level reads it); otherwise the second output is None and the map is never whole.
     """
 
     @staticmethod
