@@ -10,10 +10,12 @@ would slow the timed steps with page faults, so they run under the thresholds gl
 settles at in training.
 """
 import ctypes
+import json
 import statistics
+import subprocess
 import time
 from contextlib import contextmanager, nullcontext
-from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
@@ -165,6 +167,12 @@ def peak_memory_mib(step: Callable[[], None], device: str) -> float:
         with PeakMemory(device).measure() as memory:
             step()
     return memory.peak_mib
+
+
+def json_of_last_line(cmd: List[str]) -> Any:
+    """Run ``cmd`` (a measurement in a fresh process) and parse the last line it prints."""
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _endless(loader: Iterable) -> Iterator:

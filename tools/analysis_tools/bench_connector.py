@@ -10,13 +10,12 @@ forward and backward, channels_last: the floor of any exact implementation.
 """
 import argparse
 import json
-import subprocess
 import sys
 from typing import Callable
 
 import torch
 
-from rkd.apis.benchmark import PeakMemory, freed_memory_returned, summarize, time_interleaved
+from rkd.apis.benchmark import json_of_last_line, peak_memory_mib, summarize, time_interleaved
 from rkd.registry import MODELS
 
 # name: (student channels, teacher channels, map sizes, batch)
@@ -85,22 +84,13 @@ def make_conv_floor_step(case: str, device: str) -> Callable[[], None]:
     return step
 
 
-def peak_growth_mb(case: str, impl: str, device: str) -> float:
-    """Peak memory above what the inputs and parameters already hold, over two steps."""
-    step = make_step(case, impl, device)
-    with freed_memory_returned(), PeakMemory(device).measure() as memory:
-        step(), step()
-    return memory.peak_mib
-
-
 def measure_memory(case: str, impl: str, args: argparse.Namespace) -> float:
-    """Run :func:`peak_growth_mb` in a fresh process, so no earlier run's freed heap hides
-    its allocations."""
+    """Peak memory of a warmed-up step, from a fresh process, so no earlier run's freed heap
+    hides its allocations."""
     cmd = [sys.executable, __file__, '--device', args.device, '--memory-of', case, impl]
     if args.threads:
         cmd += ['--threads', str(args.threads)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return json_of_last_line(cmd)
 
 
 def main() -> None:
@@ -108,7 +98,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory_of:
-        print(json.dumps(peak_growth_mb(*args.memory_of, args.device)))
+        case, impl = args.memory_of
+        print(json.dumps(peak_memory_mib(make_step(case, impl, args.device), args.device)))
         return
     print(f'device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} '
           f'iters={args.iters} warmup={args.warmup}')

@@ -11,12 +11,12 @@ Prints a table, or one JSON line per case with --json.
 """
 import argparse
 import json
-import subprocess
 import sys
 
 from mmengine.config import Config, DictAction
 
-from rkd.apis.benchmark import benchmark_distillation, merge_rounds, time_dataloader
+from rkd.apis.benchmark import (benchmark_distillation, json_of_last_line, merge_rounds,
+                                time_dataloader)
 from rkd.utils import register_all_modules
 
 
@@ -51,9 +51,7 @@ def case_in_own_process(impl: str) -> dict:
     """This script's figures for ``impl`` alone, from a fresh process: the heap an earlier model
     leaves behind blurs the resident-set peak of the next one, and changes how often the C
     allocator hands out fresh pages, which is part of a step's cost in training."""
-    cmd = [sys.executable, __file__, *sys.argv[1:], '--one-impl', impl]
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return json_of_last_line([sys.executable, __file__, *sys.argv[1:], '--one-impl', impl])
 
 
 def print_table(config: str, cases: list) -> None:
