@@ -1,4 +1,6 @@
 """Linear warm-up of the distillation weight, read off mmengine's message hub."""
+from numbers import Integral
+
 from mmengine.logging import MessageHub
 
 
@@ -11,9 +13,13 @@ class LinearWarmup:
     """
 
     def __init__(self, length: int, by_epoch: bool = True) -> None:
-        if length <= 0:
-            raise ValueError(f'warm-up length must be positive, got {length}; drop `warmup` from '
-                             'the distiller to train without warm-up.')
+        if isinstance(length, bool) or not isinstance(length, Integral) or length <= 0:
+            raise ValueError(f'warm-up length must be a positive int (epochs, or iterations with '
+                             f'by_epoch=False), got {length!r}; drop `warmup` from the distiller '
+                             'to train without warm-up.')
+        if not isinstance(by_epoch, bool):
+            raise ValueError(f'warm-up by_epoch must be True (length in epochs) or False (in '
+                             f'iterations), got {by_epoch!r}')
         self.length = length
         self.by_epoch = by_epoch
 

@@ -1,5 +1,7 @@
 """HCL (hierarchical context loss) of ReviewKD: MSE on the map plus on a pyramid of its pools."""
-from typing import List, Sequence, Tuple
+import math
+from numbers import Integral, Real
+from typing import Any, List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -82,14 +84,40 @@ def hcl_fast(y: Tensor, t: Tensor, levels: Sequence[int]) -> Tensor:
     return loss / total
 
 
+def check_levels(levels: Any) -> Tuple[int, ...]:
+    """``levels`` as a tuple of positive ints, or a ValueError saying what is wrong with it."""
+    example = 'e.g. levels=(4, 2, 1), the paper\'s pyramid'
+    if not isinstance(levels, (tuple, list)):
+        raise ValueError(f'HCLoss levels must be a tuple or list of pool sizes ({example}), got '
+                         f'{type(levels).__name__} {levels!r}')
+    bad = [k for k in levels if isinstance(k, bool) or not isinstance(k, Integral) or k < 1]
+    if bad:
+        raise ValueError(f'HCLoss levels must be positive ints (output sizes of the average '
+                         f'pools; {example}), got {tuple(levels)!r}: {bad} not allowed')
+    return tuple(int(k) for k in levels)
+
+
+def check_loss_weight(loss_weight: Any) -> float:
+    """``loss_weight`` as a float, or a ValueError: it must be a finite number, not negative (a
+    negative weight would push the student away from the teacher)."""
+    if isinstance(loss_weight, bool) or not isinstance(loss_weight, Real):
+        raise ValueError(f'HCLoss loss_weight must be a number, got '
+                         f'{type(loss_weight).__name__} {loss_weight!r}')
+    if not math.isfinite(loss_weight) or loss_weight < 0:
+        raise ValueError(f'HCLoss loss_weight must be finite and >= 0, got {loss_weight!r}: a '
+                         'negative weight trains the student away from the teacher; 0 turns '
+                         'the distillation off')
+    return float(loss_weight)
+
+
 @MODELS.register_module()
 class HCLoss(nn.Module):
     """ReviewKD's hierarchical context loss, summed over levels, in float32.
 
     Args:
-        levels: Pyramid pool sizes, weighted 1/2, 1/4, ... in this order among those smaller
-            than the map height.
-        loss_weight: Factor of the sum over levels.
+        levels: Pyramid pool sizes (positive ints), weighted 1/2, 1/4, ... in this order among
+            those smaller than the map height; ``()`` is the plain MSE.
+        loss_weight: Factor of the sum over levels: finite, not negative.
         impl: ``'fast'`` (default) or ``'reference'``, the literal form of DESIGN.md.
     """
 
@@ -98,8 +126,8 @@ class HCLoss(nn.Module):
         super().__init__()
         if impl not in IMPLS:
             raise ValueError(f'impl must be one of {IMPLS}, got {impl!r}')
-        self.levels = tuple(levels)
-        self.loss_weight = loss_weight
+        self.levels = check_levels(levels)
+        self.loss_weight = check_loss_weight(loss_weight)
         self.impl = impl
 
     def forward(self, preds: Sequence[Tensor], targets: Sequence[Tensor]) -> Tensor:

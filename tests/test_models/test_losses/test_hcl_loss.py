@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -150,3 +151,33 @@ def test_errors_show_shapes_and_level():
         loss(y, t[:1])
     with pytest.raises(ValueError, match='impl'):
         build(impl='slow')
+
+
+@pytest.mark.parametrize('levels, wrong', [
+    ((4, 2, 0), r'\[0\]'),
+    ((4, -2, 1), r'\[-2\]'),
+    ((4, 2.5, 1), r'\[2.5\]'),
+    ((4, True), r'\[True\]'),
+    ('421', r'str'),
+    (4, r'int'),
+])
+def test_bad_levels_are_refused_at_build(levels, wrong):
+    with pytest.raises(ValueError, match=rf'HCLoss levels .*{wrong}'):
+        build(levels=levels)
+
+
+def test_levels_accept_a_list_and_the_empty_pyramid():
+    assert build(levels=[4, 2, 1]).levels == (4, 2, 1)
+    y, t = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(build(levels=())([y], [t]), F.mse_loss(y, t))
+
+
+@pytest.mark.parametrize('loss_weight', [-1.0, float('nan'), float('inf'), '5', None, True])
+def test_bad_loss_weight_is_refused_at_build(loss_weight):
+    with pytest.raises(ValueError, match=r'HCLoss loss_weight .*' + re.escape(repr(loss_weight))):
+        build(loss_weight=loss_weight)
+
+
+def test_zero_loss_weight_turns_the_loss_off():
+    y = torch.randn(2, 3, 8, 8, requires_grad=True)
+    assert build(loss_weight=0)([y], [torch.randn(2, 3, 8, 8)]).item() == 0

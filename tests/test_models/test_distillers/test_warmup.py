@@ -1,0 +1,37 @@
+import pytest
+from mmengine.logging import MessageHub
+
+from rkd.models.distillers import LinearWarmup
+from rkd.registry import MODELS
+
+
+def distiller(**warmup) -> dict:
+    return dict(type='rkd.ReviewKDDistiller', student_recorders=['backbone'],
+                teacher_recorders=['backbone'], warmup=warmup)
+
+
+@pytest.mark.parametrize('length', [0, -3, 2.5, '20', None, True])
+def test_bad_length_is_refused_when_the_distiller_is_built(length):
+    with pytest.raises(ValueError, match=r'warm-up length must be a positive int.*got '
+                       + repr(length).replace('.', r'\.')):
+        MODELS.build(distiller(length=length))
+
+
+@pytest.mark.parametrize('by_epoch', ['yes', 1, None])
+def test_bad_by_epoch_is_refused(by_epoch):
+    with pytest.raises(ValueError, match=r'by_epoch must be True .* or False .*got'):
+        MODELS.build(distiller(length=20, by_epoch=by_epoch))
+
+
+def test_factor_ramps_over_the_iterations():
+    warmup = LinearWarmup(length=4, by_epoch=False)
+    hub = MessageHub.get_current_instance()
+    old = hub.get_info('iter')
+    try:
+        factors = []
+        for it in (0, 1, 4, 9):
+            hub.update_info('iter', it)
+            factors.append(warmup.factor())
+    finally:
+        hub.update_info('iter', old)
+    assert factors == [0.0, 0.25, 1.0, 1.0]
