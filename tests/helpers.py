@@ -1,4 +1,9 @@
-"""Model configs shared by the tests: a real mmpretrain pair at test cost."""
+"""Model configs and tiny runs shared by the tests: a real mmpretrain pair at test cost."""
+from pathlib import Path
+
+import numpy as np
+from mmengine.config import Config
+from PIL import Image
 
 
 def tiny_classifier(base_channels: int, num_classes: int = 4) -> dict:
@@ -28,3 +33,36 @@ def reviewkd_algorithm(teacher_checkpoint=None, **distiller) -> dict:
                        teacher_recorders=teacher_recorders,
                        loss=dict(type='rkd.HCLoss', loss_weight=1.0), **distiller),
         probe_input_shape=(3, 16, 16))
+
+
+def write_image_folder(root: Path, classes: int = 4, per_class: int = 4) -> None:
+    """A tiny mmpretrain CustomDataset: one sub-folder per class."""
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        (root / f'class{c}').mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / f'class{c}' / f'{i}.png')
+
+
+def write_config(path: Path, data_root: Path, teacher_ckpt: str, max_iters: int) -> None:
+    """A distillation config of the tiny pair on :func:`write_image_folder`'s data: a checkpoint
+    every iteration, the student exported at the end."""
+    dataset = dict(type='CustomDataset', data_root=str(data_root),
+                   pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')])
+    cfg = Config(dict(
+        default_scope='mmpretrain',
+        custom_imports=dict(imports=['rkd'], allow_failed_imports=False),
+        model=reviewkd_algorithm(teacher_checkpoint=teacher_ckpt),
+        train_dataloader=dict(batch_size=4, num_workers=0, dataset=dataset,
+                              sampler=dict(type='DefaultSampler', shuffle=True)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        test_dataloader=dict(batch_size=4, num_workers=0, dataset=dataset,
+                             sampler=dict(type='DefaultSampler', shuffle=False)),
+        test_evaluator=dict(type='Accuracy'),
+        test_cfg=dict(),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False),
+                           logger=dict(type='LoggerHook', interval=1)),
+        custom_hooks=[dict(type='rkd.StudentExportHook')]))
+    cfg.dump(str(path))

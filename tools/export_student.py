@@ -4,7 +4,7 @@ The result loads with ``strict=True`` into the plain model of the student's conf
 """
 import argparse
 
-from rkd.apis import export_student
+from rkd.apis import exit_on_checkpoint_error, export_student
 
 
 def main() -> None:
@@ -12,7 +12,8 @@ def main() -> None:
     parser.add_argument('checkpoint', help='a checkpoint written while training a distillation')
     parser.add_argument('out', help='where to write the student-only checkpoint')
     args = parser.parse_args()
-    export_student(args.checkpoint, args.out)
+    with exit_on_checkpoint_error():
+        export_student(args.checkpoint, args.out)
     print(f'Saved the student of {args.checkpoint} to {args.out}')
 
 

@@ -3,9 +3,9 @@ import argparse
 
 from mmengine.evaluator import DumpResults
 
-from rkd.apis import (add_runner_args, build_runner, enable_visualization, load_config,
-                      parse_runner_args)
-from rkd.utils import register_all_modules
+from rkd.apis import (add_runner_args, build_runner, enable_visualization, exit_on_checkpoint_error,
+                      load_config, parse_runner_args)
+from rkd.utils import checkpoint_role, register_all_modules
 
 
 def parse_args() -> argparse.Namespace:
@@ -25,12 +25,13 @@ def main() -> None:
     cfg.load_from = args.checkpoint
     if args.show_dir:
         enable_visualization(cfg, args.show_dir)
-    runner = build_runner(cfg)
-    if args.out:
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise SystemExit(f'--out must name a .pkl file, got {args.out}')
-        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
-    runner.test()
+    if args.out and not args.out.endswith(('.pkl', '.pickle')):
+        raise SystemExit(f'--out must name a .pkl file, got {args.out}')
+    with exit_on_checkpoint_error(), checkpoint_role('checkpoint to test', args.checkpoint):
+        runner = build_runner(cfg)
+        if args.out:
+            runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+        runner.test()
 
 
 if __name__ == '__main__':

@@ -2,8 +2,9 @@
 import argparse
 
 from rkd.apis import (add_runner_args, build_runner, enable_amp, enable_auto_scale_lr,
-                      load_config, parse_runner_args, set_resume)
-from rkd.utils import register_all_modules
+                      exit_on_checkpoint_error, load_config, parse_runner_args, set_resume,
+                      start_checkpoint)
+from rkd.utils import checkpoint_role, register_all_modules
 
 
 def parse_args() -> argparse.Namespace:
@@ -28,8 +29,9 @@ def main() -> None:
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
     set_resume(cfg, args.resume)
-    runner = build_runner(cfg)
-    runner.train()
+    with exit_on_checkpoint_error(), checkpoint_role(*start_checkpoint(cfg)):
+        runner = build_runner(cfg)
+        runner.train()
 
 
 if __name__ == '__main__':

@@ -1,9 +1,11 @@
 from .config import (add_runner_args, build_runner, enable_amp, enable_auto_scale_lr,
-                     enable_visualization, load_config, parse_runner_args, set_resume)
+                     enable_visualization, exit_on_checkpoint_error, load_config, parse_runner_args,
+                     set_resume, start_checkpoint)
 from .export import export_student, load_student, save_student_checkpoint, student_state_dict
 
 __all__ = [
     'add_runner_args', 'build_runner', 'enable_amp', 'enable_auto_scale_lr',
-    'enable_visualization', 'export_student', 'load_config', 'load_student', 'parse_runner_args',
-    'save_student_checkpoint', 'set_resume', 'student_state_dict'
+    'enable_visualization', 'exit_on_checkpoint_error', 'export_student', 'load_config',
+    'load_student', 'parse_runner_args', 'save_student_checkpoint', 'set_resume',
+    'start_checkpoint', 'student_state_dict'
 ]

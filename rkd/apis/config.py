@@ -1,12 +1,16 @@
 """What tools/train.py and tools/test.py do to a config before building the Runner."""
 import argparse
+import contextlib
 import os
 import os.path as osp
-from typing import Optional
+import sys
+from typing import Iterator, Optional, Tuple
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
+
+from rkd.utils import CheckpointLoadError
 
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +65,24 @@ def set_resume(cfg: Config, resume: Optional[str]) -> None:
         return
     cfg.resume = True
     cfg.load_from = None if resume == 'auto' else resume
+
+
+def start_checkpoint(cfg: Config) -> Tuple[str, Optional[str]]:
+    """The role and file of the checkpoint a training run starts from, as the runner picks it:
+    the resumed one (``load_from``, else the work dir's latest), else ``load_from``, else None."""
+    if cfg.get('resume'):
+        return 'resume checkpoint', cfg.get('load_from') or find_latest_checkpoint(cfg.work_dir)
+    return 'checkpoint to start from (load_from)', cfg.get('load_from')
+
+
+@contextlib.contextmanager
+def exit_on_checkpoint_error() -> Iterator[None]:
+    """A checkpoint that cannot be loaded ends a tool with rkd's message, not a traceback."""
+    try:
+        yield
+    except CheckpointLoadError as error:
+        print(f'rkd: {error}', file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def enable_visualization(cfg: Config, show_dir: str) -> None:

@@ -5,6 +5,8 @@ from typing import Optional
 import torch
 from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint, weights_to_cpu
 
+from rkd.utils import checkpoint_role
+
 STUDENT_PREFIX = 'student.'
 
 
@@ -30,12 +32,14 @@ def save_student_checkpoint(state_dict: dict, out_file: str, meta: Optional[dict
 
 def export_student(checkpoint_file: str, out_file: str) -> None:
     """Read a training checkpoint of the distillation and write the student-only checkpoint."""
-    checkpoint = _load_checkpoint(checkpoint_file, map_location='cpu')
+    with checkpoint_role('checkpoint to export', checkpoint_file):
+        checkpoint = _load_checkpoint(checkpoint_file, map_location='cpu')
     meta = dict(checkpoint.get('meta', {}), exported_from=checkpoint_file)
     save_student_checkpoint(checkpoint['state_dict'], out_file, meta)
 
 
 def load_student(model: torch.nn.Module, student_file: str) -> None:
     """Load an exported student strictly into ``model``: every key must match."""
-    checkpoint = _load_checkpoint(student_file, map_location='cpu')
+    with checkpoint_role('student checkpoint', student_file):
+        checkpoint = _load_checkpoint(student_file, map_location='cpu')
     model.load_state_dict(checkpoint['state_dict'], strict=True)

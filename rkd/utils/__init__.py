@@ -1,4 +1,8 @@
-from .checkpoint_safety import allow_mmengine_checkpoints
+from .checkpoint_safety import (CheckpointLoadError, UnsafeCheckpointError, checkpoint_role,
+                                register_safe_loaders, safe_torch_load)
 from .setup_env import register_all_modules
 
-__all__ = ['allow_mmengine_checkpoints', 'register_all_modules']
+__all__ = [
+    'CheckpointLoadError', 'UnsafeCheckpointError', 'checkpoint_role', 'register_all_modules',
+    'register_safe_loaders', 'safe_torch_load'
+]

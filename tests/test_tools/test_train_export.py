@@ -3,50 +3,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.fileio import load
 from mmengine.registry import DefaultScope
-from PIL import Image
 
-from helpers import reviewkd_algorithm, tiny_classifier
+from helpers import tiny_classifier, write_config, write_image_folder
 
 REPO = Path(__file__).parents[2]
 
 pytestmark = pytest.mark.slow
-
-
-def write_image_folder(root: Path, classes: int = 4, per_class: int = 4) -> None:
-    """A tiny mmpretrain CustomDataset: one sub-folder per class."""
-    rng = np.random.default_rng(0)
-    for c in range(classes):
-        (root / f'class{c}').mkdir(parents=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / f'class{c}' / f'{i}.png')
-
-
-def write_config(path: Path, data_root: Path, teacher_ckpt: str, max_iters: int) -> None:
-    dataset = dict(type='CustomDataset', data_root=str(data_root),
-                   pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')])
-    cfg = Config(dict(
-        default_scope='mmpretrain',
-        custom_imports=dict(imports=['rkd'], allow_failed_imports=False),
-        model=reviewkd_algorithm(teacher_checkpoint=teacher_ckpt),
-        train_dataloader=dict(batch_size=4, num_workers=0, dataset=dataset,
-                              sampler=dict(type='DefaultSampler', shuffle=True)),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters),
-        test_dataloader=dict(batch_size=4, num_workers=0, dataset=dataset,
-                             sampler=dict(type='DefaultSampler', shuffle=False)),
-        test_evaluator=dict(type='Accuracy'),
-        test_cfg=dict(),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False),
-                           logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=[dict(type='rkd.StudentExportHook')]))
-    cfg.dump(str(path))
 
 
 def run_tool(*args: str) -> None:
@@ -82,10 +48,11 @@ def test_train_resume_test_export_and_strict_load(tmp_path):
 
     run_tool('export_student.py', str(work_dir / 'iter_3.pth'), str(tmp_path / 'student.pth'))
     from rkd.apis import load_student
+    from rkd.utils import safe_torch_load
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         student = MODELS.build(tiny_classifier(base_channels=4)).eval()
     load_student(student, str(tmp_path / 'student.pth'))
-    trained = torch.load(work_dir / 'iter_3.pth', map_location='cpu')['state_dict']
+    trained = safe_torch_load(str(work_dir / 'iter_3.pth'), map_location='cpu')['state_dict']
     torch.testing.assert_close(student.state_dict()['head.fc.weight'],
                                trained['student.head.fc.weight'])
     scores = student(torch.randn(2, 3, 16, 16), mode='tensor')

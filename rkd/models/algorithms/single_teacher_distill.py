@@ -7,6 +7,7 @@ from mmengine.runner import load_checkpoint
 from mmengine.logging import print_log
 
 from rkd.registry import MODELS
+from rkd.utils.checkpoint_safety import checkpoint_role
 from ..distillers import ReviewKDDistiller
 from .model_builder import build_task_model
 
@@ -62,7 +63,8 @@ class SingleTeacherDistill(BaseModel):
             print_log('The teacher has no checkpoint: it keeps its random initial weights. '
                       'This is only useful for tests.', logger='current', level=30)
         else:
-            load_checkpoint(teacher, checkpoint, map_location='cpu', strict=strict)
+            with checkpoint_role('teacher checkpoint', checkpoint):
+                load_checkpoint(teacher, checkpoint, map_location='cpu', strict=strict)
         # The runner calls init_weights() on the whole model after building it; a loaded
         # teacher must not be re-initialised.
         teacher.is_init = True
