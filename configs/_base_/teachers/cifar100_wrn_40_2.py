@@ -3,7 +3,12 @@
 # repository root).
 teacher = dict(
     config='configs/cifar100/wrn_40_2_cifar100.py',
-    checkpoint='work_dirs/wrn_40_2_cifar100/epoch_240.pth')
+    checkpoint='work_dirs/wrn_40_2_cifar100/epoch_240.pth',
+    # As the official ReviewKD CIFAR code, whose teacher is never put in eval mode: its BN
+    # layers normalise with each batch's statistics (the paper's CIFAR numbers come from
+    # that). The stored statistics stay untouched and dropout stays off. rkd's default,
+    # `--cfg-options model.teacher.bn_mode=eval`, is the usual frozen teacher in eval mode.
+    bn_mode='batch_stats')
 
 # The stage outputs normalised by the BN that follows each, before its ReLU (the inputs of the
 # next stage's first relu1 and of the final relu), and the pooled embedding.

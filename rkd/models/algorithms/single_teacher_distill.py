@@ -7,9 +7,9 @@ from mmengine.runner import load_checkpoint
 from mmengine.logging import print_log
 
 from rkd.registry import MODELS
-from rkd.utils.checkpoint_safety import checkpoint_role
 from ..distillers import ReviewKDDistiller
 from .model_builder import build_task_model
+from .teacher_bn import check_bn_mode, teacher_bn_mode
 
 # Modules the task models run in ``extract_feat`` (mmpretrain, mmdet and mmseg alike): a teacher
 # recorded only there stops before its head.
@@ -26,7 +26,11 @@ class SingleTeacherDistill(BaseModel):
 
     Args:
         student: the student's model dict, or the path of a config file with a ``model``.
-        teacher: ``dict(config=<model dict or config path>, checkpoint=<path or None>)``.
+        teacher: ``dict(config=<model dict or config path>, checkpoint=<path or None>)``, and
+            optionally ``bn_mode``: ``'eval'`` (default) normalises with the teacher's stored
+            BN statistics; ``'batch_stats'`` with each batch's, as the official ReviewKD CIFAR
+            code's teacher, its stored statistics untouched and every other layer in eval
+            (``teacher_bn.py``).
         distiller: config of the distiller (``rkd.ReviewKDDistiller``).
         data_preprocessor: the config's top-level preprocessor, which the Runner hands to the
             model it builds: the student's, unless the student dict has its own (as for a plain
@@ -46,6 +50,8 @@ class SingleTeacherDistill(BaseModel):
         # One preprocessor for both networks: the teacher sees exactly the student's inputs.
         super().__init__(data_preprocessor=student_model.data_preprocessor, init_cfg=init_cfg)
         self.student = student_model
+        teacher = dict(teacher)
+        self.teacher_bn_mode = check_bn_mode(teacher.pop('bn_mode', 'eval'))
         self.teacher = self._build_teacher(**teacher)
         self.distiller: ReviewKDDistiller = MODELS.build(distiller)
         self.distiller.student_recorders.bind(self.student)
@@ -63,8 +69,7 @@ class SingleTeacherDistill(BaseModel):
             print_log('The teacher has no checkpoint: it keeps its random initial weights. '
                       'This is only useful for tests.', logger='current', level=30)
         else:
-            with checkpoint_role('teacher checkpoint', checkpoint):
-                load_checkpoint(teacher, checkpoint, map_location='cpu', strict=strict)
+            load_checkpoint(teacher, checkpoint, map_location='cpu', strict=strict)
         # The runner calls init_weights() on the whole model after building it; a loaded
         # teacher must not be re-initialised.
         teacher.is_init = True
@@ -101,7 +106,8 @@ class SingleTeacherDistill(BaseModel):
     def teacher_features(self, inputs: torch.Tensor, data_samples: Optional[list]
                          ) -> List[torch.Tensor]:
         """The teacher's recorded features, run without gradients and only as far as needed."""
-        with torch.no_grad(), self.distiller.teacher_recorders.recording() as recorded:
+        with torch.no_grad(), teacher_bn_mode(self.teacher, self.teacher_bn_mode), \
+                self.distiller.teacher_recorders.recording() as recorded:
             if self._teacher_stops_at_features:
                 self.teacher.extract_feat(inputs)
             else:
