@@ -1,15 +1,21 @@
 """The model the runner sees: a trained student distilled from one frozen teacher."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+import random
+import traceback
+from contextlib import contextmanager
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from mmengine.model import BaseModel
 from mmengine.runner import load_checkpoint
 from mmengine.logging import print_log
 
 from rkd.registry import MODELS
+from rkd.utils.checkpoint_safety import checkpoint_role
 from ..distillers import ReviewKDDistiller
 from .model_builder import build_task_model
-from .teacher_bn import check_bn_mode, teacher_bn_mode
+from .synthetic_batch import synthetic_batch, synthetic_samples
+from .teacher_inputs import TeacherRenormalizer
 
 # Modules the task models run in ``extract_feat`` (mmpretrain, mmdet and mmseg alike): a teacher
 # recorded only there stops before its head.
@@ -26,17 +32,17 @@ class SingleTeacherDistill(BaseModel):
 
     Args:
         student: the student's model dict, or the path of a config file with a ``model``.
-        teacher: ``dict(config=<model dict or config path>, checkpoint=<path or None>)``, and
-            optionally ``bn_mode``: ``'eval'`` (default) normalises with the teacher's stored
-            BN statistics; ``'batch_stats'`` with each batch's, as the official ReviewKD CIFAR
-            code's teacher, its stored statistics untouched and every other layer in eval
-            (``teacher_bn.py``).
+        teacher: ``dict(config=<model dict or config path>, checkpoint=<path or None>)``.
         distiller: config of the distiller (``rkd.ReviewKDDistiller``).
         data_preprocessor: the config's top-level preprocessor, which the Runner hands to the
             model it builds: the student's, unless the student dict has its own (as for a plain
-            task model). It serves both networks.
-        probe_input_shape: (C, H, W) of the random batch run through both networks at build
-            time to read the channels of the recorded features; any size the networks accept.
+            task model). Both networks get the batch it makes; when the teacher's own
+            preprocessor (from its config file, or its model dict if that has one) normalises
+            differently, the teacher's copy is re-normalised on the fly
+            (:class:`TeacherRenormalizer`).
+        probe_input_shape: (C, H, W) of the random batch (with data samples of the student's
+            task) run through both networks at build time, as a training step runs them, to
+            read the channels of the recorded features; any size the networks accept.
     """
 
     def __init__(self,
@@ -47,12 +53,17 @@ class SingleTeacherDistill(BaseModel):
                  probe_input_shape: Sequence[int] = (3, 64, 64),
                  init_cfg: Optional[dict] = None) -> None:
         student_model = build_task_model(student, data_preprocessor)
-        # One preprocessor for both networks: the teacher sees exactly the student's inputs.
+        # One preprocessor, one batch for both networks: same images, padding and size.
         super().__init__(data_preprocessor=student_model.data_preprocessor, init_cfg=init_cfg)
         self.student = student_model
-        teacher = dict(teacher)
-        self.teacher_bn_mode = check_bn_mode(teacher.pop('bn_mode', 'eval'))
         self.teacher = self._build_teacher(**teacher)
+        # An inline teacher dict without a preprocessor shares the student's; a config file
+        # always says how its model was trained (its task's default if it names none).
+        teacher_config = teacher.get('config')
+        own_preprocessor = not isinstance(teacher_config, dict) or \
+            'data_preprocessor' in teacher_config
+        self.teacher_renormalizer = TeacherRenormalizer.between(
+            self.data_preprocessor, self.teacher.data_preprocessor) if own_preprocessor else None
         self.distiller: ReviewKDDistiller = MODELS.build(distiller)
         self.distiller.student_recorders.bind(self.student)
         self.distiller.teacher_recorders.bind(self.teacher)
@@ -69,7 +80,8 @@ class SingleTeacherDistill(BaseModel):
             print_log('The teacher has no checkpoint: it keeps its random initial weights. '
                       'This is only useful for tests.', logger='current', level=30)
         else:
-            load_checkpoint(teacher, checkpoint, map_location='cpu', strict=strict)
+            with checkpoint_role('teacher checkpoint', checkpoint):
+                load_checkpoint(teacher, checkpoint, map_location='cpu', strict=strict)
         # The runner calls init_weights() on the whole model after building it; a loaded
         # teacher must not be re-initialised.
         teacher.is_init = True
@@ -77,23 +89,35 @@ class SingleTeacherDistill(BaseModel):
         return teacher.eval()
 
     def _build_connector(self, probe_input_shape: tuple) -> None:
-        student_feats, teacher_feats = self.probe_features(torch.rand(2, *probe_input_shape))
+        channels, *size = probe_input_shape
+        inputs, data_samples = synthetic_batch(self.student, 2, size, channels)
+        student_feats, teacher_feats = self.probe_features(inputs, data_samples)
         self.distiller.build_connector(student_feats, teacher_feats)
 
-    def probe_features(self, inputs: torch.Tensor
+    def probe_features(self, inputs: torch.Tensor, data_samples: Optional[list] = None
                        ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
-        """The recorded (student, teacher) features of ``inputs``, without touching any state:
-        no gradients, and the student in eval mode so that BN statistics stay as they are."""
-        student_was_training = self.student.training
-        self.student.eval()
-        try:
-            with torch.no_grad():
-                teacher_feats = self.teacher_features(inputs, None)
-                with self.distiller.student_recorders.recording() as recorded:
-                    self.student(inputs, mode='tensor')
-                    student_feats = recorded.features()
-        finally:
-            self.student.train(student_was_training)
+        """The recorded (student, teacher) features of a training step on ``inputs``, without
+        touching any state.
+
+        The student runs ``loss`` in train mode, so a recorder sees every module training
+        runs (a two-stage detector's heads need data samples, an auxiliary head runs only
+        there), under no gradients, with the random state restored afterwards and its
+        BatchNorm layers in eval mode: they would update their running statistics, and a
+        SyncBatchNorm would try to synchronise before the model is on its device.
+
+        Args:
+            inputs: a normalised batch ``(N, C, H, W)``.
+            data_samples: its data samples; random ones of the student's task by default.
+        """
+        if data_samples is None:
+            data_samples = synthetic_samples(self.student, len(inputs), inputs.shape[-2:])
+        batch = (f'{len(inputs)} synthetic {tuple(inputs.shape[1:])} images with '
+                 f'{type(data_samples[0]).__name__}s')
+        with torch.no_grad(), preserved_random_state(), training_mode(self.student):
+            teacher_feats = _probed('the teacher', batch, self.distiller.teacher_recorders,
+                                    lambda: self.teacher_features(inputs, data_samples))
+            student_feats = _probed('the student', batch, self.distiller.student_recorders,
+                                    lambda: self.student_loss(inputs, data_samples)[1])
         return student_feats, teacher_feats
 
     def train(self, mode: bool = True) -> 'SingleTeacherDistill':
@@ -105,9 +129,11 @@ class SingleTeacherDistill(BaseModel):
 
     def teacher_features(self, inputs: torch.Tensor, data_samples: Optional[list]
                          ) -> List[torch.Tensor]:
-        """The teacher's recorded features, run without gradients and only as far as needed."""
-        with torch.no_grad(), teacher_bn_mode(self.teacher, self.teacher_bn_mode), \
-                self.distiller.teacher_recorders.recording() as recorded:
+        """The teacher's recorded features, run without gradients, only as far as needed, on
+        ``inputs`` in the teacher's own normalisation."""
+        with torch.no_grad(), self.distiller.teacher_recorders.recording() as recorded:
+            if self.teacher_renormalizer is not None:
+                inputs = self.teacher_renormalizer(inputs, data_samples)
             if self._teacher_stops_at_features:
                 self.teacher.extract_feat(inputs)
             else:
@@ -117,9 +143,7 @@ class SingleTeacherDistill(BaseModel):
     def loss(self, inputs: torch.Tensor, data_samples: list) -> Dict[str, torch.Tensor]:
         """The student's own losses plus the distillation loss."""
         teacher_feats = self.teacher_features(inputs, data_samples)
-        with self.distiller.student_recorders.recording() as recorded:
-            losses = self.student.loss(inputs, data_samples)
-            student_feats = recorded.features()
+        losses, student_feats = self.student_loss(inputs, data_samples)
         distill_losses = self.distiller(student_feats, teacher_feats)
         clash = set(losses) & set(distill_losses)
         if clash:
@@ -128,6 +152,13 @@ class SingleTeacherDistill(BaseModel):
         losses.update(distill_losses)
         return losses
 
+    def student_loss(self, inputs: torch.Tensor, data_samples: list
+                     ) -> Tuple[Dict[str, torch.Tensor], List[torch.Tensor]]:
+        """The student's own losses and its recorded features."""
+        with self.distiller.student_recorders.recording() as recorded:
+            losses = self.student.loss(inputs, data_samples)
+            return losses, recorded.features()
+
     def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,
                 mode: str = 'tensor'):
         if mode == 'loss':
@@ -135,3 +166,45 @@ class SingleTeacherDistill(BaseModel):
         if mode in ('predict', 'tensor'):
             return self.student(inputs, data_samples, mode=mode)
         raise RuntimeError(f'Invalid mode "{mode}": use "loss", "predict" or "tensor".')
+
+
+@contextmanager
+def preserved_random_state() -> Iterator[None]:
+    """Restore the CPU random states of torch, numpy and Python (samplers and dropout draw from
+    them) on exit, so building a model does not shift the random stream of training."""
+    states = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        torch.set_rng_state(states[0])
+        np.random.set_state(states[1])
+        random.setstate(states[2])
+
+
+@contextmanager
+def training_mode(model: torch.nn.Module) -> Iterator[None]:
+    """``model`` in train mode except its BatchNorm layers; every module's mode restored on
+    exit."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    try:
+        yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
+
+
+def _probed(network: str, batch: str, recorders, run: Callable[[], List[torch.Tensor]]
+            ) -> List[torch.Tensor]:
+    """``run()``, with any failure reported as the probe of ``network`` and its recorders."""
+    try:
+        return run()
+    except Exception as error:
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        raise RuntimeError(
+            f'Building the distillation, {network} failed the probe that reads the recorded '
+            f'features (a training step on {batch}, recording {recorders.sources}): '
+            f'{type(error).__name__}: {error} (at {where.filename}:{where.lineno})') from error

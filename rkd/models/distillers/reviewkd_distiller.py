@@ -42,8 +42,8 @@ class ReviewKDDistiller(BaseModule):
         if 'loss' not in loss_name:
             raise ValueError(f'loss_name "{loss_name}" must contain "loss", or mmengine will log '
                              'it without training on it.')
-        self.student_recorders = RecorderGroup(student_recorders)
-        self.teacher_recorders = RecorderGroup(teacher_recorders)
+        self.student_recorders = RecorderGroup(student_recorders, network='the student')
+        self.teacher_recorders = RecorderGroup(teacher_recorders, network='the teacher')
         self.connector_cfg = dict(connector)
         self.connector: Optional[torch.nn.Module] = None
         self.loss = MODELS.build(loss)

@@ -10,15 +10,15 @@ from torch import nn
 from rkd.registry import TASK_UTILS
 
 
-def find_module(model: nn.Module, name: str) -> nn.Module:
-    """The sub-module called ``name`` in ``model.named_modules()``, or an error naming close
-    matches, so a typo in a config is fixed in one look."""
+def find_module(model: nn.Module, name: str, network: str = 'the model') -> nn.Module:
+    """The sub-module called ``name`` in ``model.named_modules()``, or an error naming the
+    network and close matches, so a typo in a config is fixed in one look."""
     modules = dict(model.named_modules())
     if name in modules:
         return modules[name]
     close = difflib.get_close_matches(name, modules.keys(), n=5, cutoff=0.6)
     hint = f' Close matches: {close}.' if close else ''
-    raise LookupError(f'No module named "{name}" in {type(model).__name__}.{hint} '
+    raise LookupError(f'No module named "{name}" in {network} ({type(model).__name__}).{hint} '
                       'Names are dotted paths of `model.named_modules()`, e.g. "backbone.layer1".')
 
 
@@ -137,11 +137,17 @@ class RecorderGroup:
 
     Attaching hooks only for the duration of a distillation step means validation, testing and
     inference run the bare model.
+
+    Args:
+        recorders: recorders or their configs (a string is the source of an output recorder).
+        network: what errors call the recorded model, e.g. ``'the student'``.
     """
 
-    def __init__(self, recorders: Sequence[Union[str, dict, ModuleRecorder]]) -> None:
+    def __init__(self, recorders: Sequence[Union[str, dict, ModuleRecorder]],
+                 network: str = 'the model') -> None:
         if not recorders:
-            raise ValueError('At least one recorder is needed.')
+            raise ValueError(f'At least one recorder is needed for {network}.')
+        self.network = network
         self.recorders = [self._build(r) for r in recorders]
         self._modules: Optional[List[nn.Module]] = None
 
@@ -162,7 +168,8 @@ class RecorderGroup:
     def bind(self, model: nn.Module) -> 'RecorderGroup':
         """Resolve the module names in ``model`` once, at build time: a wrong name fails
         early, and a step attaches its hooks without searching the module tree."""
-        self._modules = [find_module(model, recorder.source) for recorder in self.recorders]
+        self._modules = [find_module(model, recorder.source, self.network)
+                         for recorder in self.recorders]
         return self
 
     @contextmanager
@@ -185,4 +192,10 @@ class RecorderGroup:
 
     def features(self) -> List[torch.Tensor]:
         """All recorded maps in recorder order, tuples expanded: shallow -> deep as declared."""
-        return [f for recorder in self.recorders for f in recorder.features()]
+        features = []
+        for recorder in self.recorders:
+            try:
+                features.extend(recorder.features())
+            except (RuntimeError, ValueError) as error:
+                raise type(error)(f'In {self.network}: {error}') from None
+        return features

@@ -1,0 +1,108 @@
+"""Random batches shaped as a task model's data preprocessor hands them to the model.
+
+The build-time probe and the benchmark run a training step (``model.loss``) without a dataset:
+they need normalised images and data samples of the model's own task, with ground truth the
+task's losses accept (labels, boxes and masks, segmentation maps).
+"""
+import importlib
+import sys
+from typing import Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+# (package, module, base class) of the task models rkd knows how to feed, checked in order.
+TASK_MODELS = (('mmdet', 'mmdet.models.detectors', 'BaseDetector'),
+               ('mmseg', 'mmseg.models.segmentors', 'BaseSegmentor'),
+               ('mmpretrain', 'mmpretrain.models.classifiers', 'BaseClassifier'))
+# Ground-truth objects per image of a detection batch.
+BOXES_PER_IMAGE = 3
+
+
+def task_of(model: nn.Module) -> str:
+    """``'mmdet'``, ``'mmseg'`` or ``'mmpretrain'``: the package whose base model ``model`` is.
+
+    A package that was never imported cannot have built the model, so none is imported here.
+    """
+    for package, module, base in TASK_MODELS:
+        if package in sys.modules and isinstance(
+                model, getattr(importlib.import_module(module), base)):
+            return package
+    raise TypeError(f'{type(model).__name__} is neither an mmdet detector, an mmseg segmentor '
+                    'nor an mmpretrain classifier: rkd cannot make data samples for it.')
+
+
+def label_bound(model: nn.Module) -> int:
+    """Labels below this are valid for every head of ``model``: the smallest ``num_classes``
+    among its modules (1 for a detector's RPN, whose labels are ignored)."""
+    bounds = [m.num_classes for m in model.modules()
+              if isinstance(getattr(m, 'num_classes', None), int) and m.num_classes > 0]
+    return min(bounds, default=1)
+
+
+def synthetic_batch(model: nn.Module, batch_size: int, size: Sequence[int], channels: int = 3,
+                    device: str = 'cpu', seed: int = 0) -> Tuple[torch.Tensor, list]:
+    """``(inputs, data_samples)`` for ``model.loss``: standard-normal ``(N, C, H, W)`` images
+    (already normalised and unpadded) and the :func:`synthetic_samples` of their size, from a
+    generator of their own so that the global random state is untouched."""
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.randn(batch_size, channels, *size, generator=generator)
+    samples = synthetic_samples(model, batch_size, size, seed + 1)
+    return inputs.to(device), [sample.to(device) for sample in samples]
+
+
+def synthetic_samples(model: nn.Module, batch_size: int, size: Sequence[int],
+                      seed: int = 0) -> list:
+    """Data samples of the task of ``model`` for unpadded ``size`` images (``img_shape``,
+    ``pad_shape`` and ``batch_input_shape`` all equal ``size``) with random ground truth:
+    ``BOXES_PER_IMAGE`` boxes with labels and bitmap masks per image for a detector, a
+    ``gt_sem_seg`` map for a segmentor, a ``gt_label`` for a classifier."""
+    make = dict(mmdet=_detection_sample, mmseg=_segmentation_sample,
+                mmpretrain=_classification_sample)[task_of(model)]
+    generator = torch.Generator().manual_seed(seed)
+    bound = label_bound(model)
+    size = tuple(int(s) for s in size)
+    return [make(size, bound, generator) for _ in range(batch_size)]
+
+
+def _meta(size: Tuple[int, int]) -> dict:
+    return dict(img_shape=size, ori_shape=size, pad_shape=size, batch_input_shape=size,
+                scale_factor=(1.0, 1.0), flip=False)
+
+
+def _random_boxes(size: Tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+    """(x1, y1, x2, y2) boxes of an eighth to a half of the image side, inside the image."""
+    height, width = size
+    scale = torch.tensor([width, height], dtype=torch.float32)
+    corner = torch.rand(BOXES_PER_IMAGE, 2, generator=generator) * 0.5 * scale
+    extent = (0.125 + 0.375 * torch.rand(BOXES_PER_IMAGE, 2, generator=generator)) * scale
+    return torch.cat([corner, torch.minimum(corner + extent, scale)], dim=1)
+
+
+def _detection_sample(size: Tuple[int, int], bound: int, generator: torch.Generator):
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    boxes = _random_boxes(size, generator)
+    masks = np.zeros((BOXES_PER_IMAGE, *size), dtype=np.uint8)
+    for mask, (x1, y1, x2, y2) in zip(masks, boxes.long().tolist()):
+        mask[y1:y2 + 1, x1:x2 + 1] = 1
+    instances = InstanceData(
+        bboxes=boxes,  # a tensor, as mmdet's preprocessor leaves them (boxtype2tensor)
+        labels=torch.randint(bound, (BOXES_PER_IMAGE, ), generator=generator),
+        masks=BitmapMasks(masks, *size))
+    return DetDataSample(metainfo=_meta(size), gt_instances=instances)
+
+
+def _segmentation_sample(size: Tuple[int, int], bound: int, generator: torch.Generator):
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    seg_map = torch.randint(bound, (1, *size), generator=generator)
+    return SegDataSample(metainfo=_meta(size), gt_sem_seg=PixelData(data=seg_map))
+
+
+def _classification_sample(size: Tuple[int, int], bound: int, generator: torch.Generator):
+    from mmpretrain.structures import DataSample
+    label = int(torch.randint(bound, (1, ), generator=generator))
+    return DataSample(metainfo=_meta(size)).set_gt_label(label)
