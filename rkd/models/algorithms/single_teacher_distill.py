@@ -14,6 +14,7 @@ from rkd.registry import MODELS
 from rkd.utils.checkpoint_safety import checkpoint_role
 from ..distillers import ReviewKDDistiller
 from .model_builder import build_task_model
+from .teacher_bn import check_bn_mode, teacher_bn_mode
 from .synthetic_batch import synthetic_batch, synthetic_samples
 from .teacher_inputs import TeacherRenormalizer
 
@@ -32,7 +33,11 @@ class SingleTeacherDistill(BaseModel):
 
     Args:
         student: the student's model dict, or the path of a config file with a ``model``.
-        teacher: ``dict(config=<model dict or config path>, checkpoint=<path or None>)``.
+        teacher: ``dict(config=<model dict or config path>, checkpoint=<path or None>)``, and
+            optionally ``bn_mode``: ``'eval'`` (default) normalises with the teacher's stored
+            BN statistics; ``'batch_stats'`` with each batch's, as the official ReviewKD CIFAR
+            code's teacher, its stored statistics untouched and every other layer in eval
+            (``teacher_bn.py``).
         distiller: config of the distiller (``rkd.ReviewKDDistiller``).
         data_preprocessor: the config's top-level preprocessor, which the Runner hands to the
             model it builds: the student's, unless the student dict has its own (as for a plain
@@ -56,6 +61,8 @@ class SingleTeacherDistill(BaseModel):
         # One preprocessor, one batch for both networks: same images, padding and size.
         super().__init__(data_preprocessor=student_model.data_preprocessor, init_cfg=init_cfg)
         self.student = student_model
+        teacher = dict(teacher)
+        self.teacher_bn_mode = check_bn_mode(teacher.pop('bn_mode', 'eval'))
         self.teacher = self._build_teacher(**teacher)
         # An inline teacher dict without a preprocessor shares the student's; a config file
         # always says how its model was trained (its task's default if it names none).
@@ -131,7 +138,8 @@ class SingleTeacherDistill(BaseModel):
                          ) -> List[torch.Tensor]:
         """The teacher's recorded features, run without gradients, only as far as needed, on
         ``inputs`` in the teacher's own normalisation."""
-        with torch.no_grad(), self.distiller.teacher_recorders.recording() as recorded:
+        with torch.no_grad(), teacher_bn_mode(self.teacher, self.teacher_bn_mode), \
+                self.distiller.teacher_recorders.recording() as recorded:
             if self.teacher_renormalizer is not None:
                 inputs = self.teacher_renormalizer(inputs, data_samples)
             if self._teacher_stops_at_features:
