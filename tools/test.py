@@ -2,10 +2,11 @@
 import argparse
 
 from mmengine.evaluator import DumpResults
+from mmengine.model import is_model_wrapper
 
 from rkd.apis import (add_runner_args, build_runner, enable_visualization, exit_on_checkpoint_error,
                       load_config, parse_runner_args)
-from rkd.utils import checkpoint_role, register_all_modules
+from rkd.utils import load_weights, register_all_modules
 
 
 def parse_args() -> argparse.Namespace:
@@ -22,13 +23,16 @@ def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
-    cfg.load_from = args.checkpoint
     if args.show_dir:
         enable_visualization(cfg, args.show_dir)
     if args.out and not args.out.endswith(('.pkl', '.pickle')):
         raise SystemExit(f'--out must name a .pkl file, got {args.out}')
-    with exit_on_checkpoint_error(), checkpoint_role('checkpoint to test', args.checkpoint):
+    cfg.load_from = None  # the runner would load it again, leniently
+    with exit_on_checkpoint_error():
         runner = build_runner(cfg)
+        # strict: a checkpoint of another model would test a randomly initialised one
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        load_weights(model, args.checkpoint, 'checkpoint to test')
         if args.out:
             runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
         runner.test()

@@ -5,7 +5,7 @@ from typing import Optional
 import torch
 from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint, weights_to_cpu
 
-from rkd.utils import checkpoint_role
+from rkd.utils import checkpoint_role, load_weights
 
 STUDENT_PREFIX = 'student.'
 
@@ -40,6 +40,4 @@ def export_student(checkpoint_file: str, out_file: str) -> None:
 
 def load_student(model: torch.nn.Module, student_file: str) -> None:
     """Load an exported student strictly into ``model``: every key must match."""
-    with checkpoint_role('student checkpoint', student_file):
-        checkpoint = _load_checkpoint(student_file, map_location='cpu')
-    model.load_state_dict(checkpoint['state_dict'], strict=True)
+    load_weights(model, student_file, 'student checkpoint', strict=True)

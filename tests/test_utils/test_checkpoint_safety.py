@@ -43,12 +43,12 @@ def test_malicious_checkpoints_are_refused_with_their_role(tmp_path, marker, kin
 @pytest.mark.parametrize('kind', sorted(MALICIOUS))
 def test_plain_torch_load_stays_safe_after_import_rkd(tmp_path, marker, kind):
     path = MALICIOUS[kind](tmp_path / 'evil.pth', marker)
-    trusted_before = torch.serialization.get_safe_globals()
+    trusted_before = set(torch.serialization.get_safe_globals())
     torch.save({}, tmp_path / 'ok.pth')
     safe_torch_load(str(tmp_path / 'ok.pth'))
     with pytest.raises(Exception, match='Unsupported global'):
         torch.load(path)
-    trusted = torch.serialization.get_safe_globals()
+    trusted = set(torch.serialization.get_safe_globals())
     assert trusted == trusted_before
     assert not {builtins.getattr, HistoryBuffer} & {g[0] if isinstance(g, tuple) else g
                                                     for g in trusted}

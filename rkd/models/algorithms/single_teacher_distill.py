@@ -7,13 +7,13 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Un
 import numpy as np
 import torch
 from mmengine.model import BaseModel
-from mmengine.runner import load_checkpoint
 from mmengine.logging import print_log
 
 from rkd.registry import MODELS
-from rkd.utils.checkpoint_safety import checkpoint_role
+from rkd.utils import load_weights
 from ..distillers import ReviewKDDistiller
 from .model_builder import build_task_model
+from .teacher_state import leave_teacher_out_of_state_dict
 from .teacher_bn import check_bn_mode, teacher_bn_mode
 from .synthetic_batch import synthetic_batch, synthetic_samples
 from .teacher_inputs import TeacherRenormalizer
@@ -64,6 +64,8 @@ class SingleTeacherDistill(BaseModel):
         teacher = dict(teacher)
         self.teacher_bn_mode = check_bn_mode(teacher.pop('bn_mode', 'eval'))
         self.teacher = self._build_teacher(**teacher)
+        if teacher.get('checkpoint') is not None:  # else only the checkpoints can restore it
+            leave_teacher_out_of_state_dict(self)
         # An inline teacher dict without a preprocessor shares the student's; a config file
         # always says how its model was trained (its task's default if it names none).
         teacher_config = teacher.get('config')
@@ -87,8 +89,7 @@ class SingleTeacherDistill(BaseModel):
             print_log('The teacher has no checkpoint: it keeps its random initial weights. '
                       'This is only useful for tests.', logger='current', level=30)
         else:
-            with checkpoint_role('teacher checkpoint', checkpoint):
-                load_checkpoint(teacher, checkpoint, map_location='cpu', strict=strict)
+            load_weights(teacher, checkpoint, 'teacher checkpoint', strict=strict)
         # The runner calls init_weights() on the whole model after building it; a loaded
         # teacher must not be re-initialised.
         teacher.is_init = True

@@ -102,3 +102,16 @@ def test_resume_reads_the_runner_checkpoint_as_saved(trained, tmp_path, monkeypa
     resumed = safe_torch_load(str(work_dir / 'iter_3.pth'))
     assert resumed['meta']['iter'] == 3 and not (work_dir / 'iter_1.pth').exists()
     assert resumed['optimizer']['state'], 'the optimizer state (momentum) was resumed'
+
+
+def test_test_tool_refuses_a_checkpoint_of_another_model(trained, monkeypatch, capsys):
+    """The student-only export does not fit the distillation model: nothing is tested."""
+    student = str(trained / 'work' / 'student.pth')
+    with pytest.raises(SystemExit) as exit_info:
+        run_tool(monkeypatch, 'test.py', str(trained / 'distill.py'), student,
+                 '--work-dir', str(trained / 'test'))
+    assert exit_info.value.code == 1
+    message = capsys.readouterr().err
+    assert f'The checkpoint to test "{student}" does not fit the model' in message
+    assert 'missing from the file (e.g. student.' in message
+    assert 'unexpected in the file (e.g. backbone.' in message

@@ -1,0 +1,62 @@
+"""Loading a checkpoint's weights into a model, with an error that says what does not fit."""
+import re
+from typing import Any, Dict, List
+
+from mmengine.logging import print_log
+from mmengine.runner.checkpoint import _load_checkpoint
+from torch import nn
+
+from .checkpoint_safety import CheckpointLoadError, checkpoint_role
+
+# Prefixes a wrapper adds to saved keys (DDP's ``module.``), removed as mmengine does.
+WRAPPER_PREFIX = re.compile(r'^module\.')
+
+
+def load_weights(model: nn.Module, filename: str, role: str, strict: bool = True,
+                 map_location: Any = 'cpu') -> dict:
+    """Load the weights of checkpoint ``filename`` (its ``state_dict``, or the file itself if it
+    is a bare state dict) into ``model`` and return the checkpoint.
+
+    Nothing is loaded when an entry has another shape than the model's, or, with ``strict``,
+    when entries are missing or unexpected: the error names the role and the file, counts each
+    kind of misfit and gives a few names. Without ``strict`` these are logged as a warning.
+    """
+    with checkpoint_role(role, filename):
+        checkpoint = _load_checkpoint(filename, map_location=map_location)
+    state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state_dict, dict):
+        raise CheckpointLoadError(f'The {role} "{filename}" holds no state dict '
+                                  f'(it is a {type(checkpoint).__name__}).')
+    state_dict = {WRAPPER_PREFIX.sub('', key): value for key, value in state_dict.items()}
+    misfit = _misfit(model, state_dict)
+    if misfit['of another shape'] or (strict and any(misfit.values())):
+        raise CheckpointLoadError(
+            f'The {role} "{filename}" does not fit the model: {_describe(misfit)}. Check that '
+            'the checkpoint belongs to this config.')
+    if any(misfit.values()):
+        print_log(f'The {role} "{filename}" does not fit the model exactly: '
+                  f'{_describe(misfit)}.', logger='current', level=30)
+    model.load_state_dict(state_dict, strict=False)
+    return checkpoint
+
+
+def _misfit(model: nn.Module, state_dict: dict) -> Dict[str, List[str]]:
+    """The entries that keep ``state_dict`` from loading strictly into ``model``, by kind.
+
+    Missing: what the model's own ``state_dict()`` holds (rkd's algorithm leaves its teacher
+    out) and the file lacks. Unexpected: what the file holds and the model has no tensor for.
+    """
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    return {
+        'of another shape': [
+            f'{key} (file {tuple(state_dict[key].shape)}, model {tuple(value.shape)})'
+            for key, value in tensors.items()
+            if hasattr(state_dict.get(key), 'shape') and state_dict[key].shape != value.shape],
+        'missing from the file': [key for key in model.state_dict() if key not in state_dict],
+        'unexpected in the file': [key for key in state_dict if key not in tensors],
+    }
+
+
+def _describe(misfit: Dict[str, List[str]]) -> str:
+    return '; '.join(f'{len(names)} {kind} (e.g. {", ".join(names[:3])})'
+                     for kind, names in misfit.items() if names)

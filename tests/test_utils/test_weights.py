@@ -1,0 +1,60 @@
+"""load_weights: a checkpoint that does not fit is refused with what does not fit."""
+import pytest
+import torch
+from mmengine.runner import save_checkpoint
+from torch import nn
+
+import rkd  # noqa: F401  (registers rkd's checkpoint loaders)
+from rkd.utils import CheckpointLoadError, load_weights
+
+
+def net(width: int = 4) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, width, 3), nn.BatchNorm2d(width))
+
+
+def test_a_fitting_checkpoint_loads_with_or_without_wrapper_prefix(tmp_path):
+    source = net()
+    state = {f'module.{key}': value for key, value in source.state_dict().items()}
+    save_checkpoint(dict(state_dict=state, meta=dict(epoch=3)), str(tmp_path / 'ok.pth'))
+    target = net()
+    checkpoint = load_weights(target, str(tmp_path / 'ok.pth'), 'teacher checkpoint')
+    assert checkpoint['meta']['epoch'] == 3
+    torch.testing.assert_close(target[0].weight, source[0].weight, rtol=0, atol=0)
+
+
+def test_a_bare_state_dict_loads(tmp_path):
+    torch.save(net().state_dict(), tmp_path / 'bare.pth')
+    load_weights(net(), str(tmp_path / 'bare.pth'), 'checkpoint to test')
+
+
+def test_misfits_are_counted_and_named_and_nothing_is_loaded(tmp_path):
+    state = net(width=8).state_dict()
+    del state['1.running_var']
+    state['extra.weight'] = torch.zeros(1)
+    torch.save(dict(state_dict=state), tmp_path / 'other.pth')
+    target = net()
+    before = target[0].weight.clone()
+    with pytest.raises(CheckpointLoadError) as error:
+        load_weights(target, str(tmp_path / 'other.pth'), 'teacher checkpoint')
+    message = str(error.value)
+    assert f'The teacher checkpoint "{tmp_path / "other.pth"}" does not fit the model' in message
+    assert '5 of another shape (e.g. 0.weight (file (8, 3, 3, 3), model (4, 3, 3, 3))' in message
+    assert '1 missing from the file (e.g. 1.running_var)' in message
+    assert '1 unexpected in the file (e.g. extra.weight)' in message
+    torch.testing.assert_close(target[0].weight, before, rtol=0, atol=0)
+
+
+def test_non_strict_loads_what_fits_and_warns(tmp_path):
+    source = net()
+    state = source.state_dict()
+    state['extra.weight'] = torch.zeros(1)
+    torch.save(dict(state_dict=state), tmp_path / 'extra.pth')
+    target = net()
+    load_weights(target, str(tmp_path / 'extra.pth'), 'checkpoint', strict=False)
+    torch.testing.assert_close(target[0].weight, source[0].weight, rtol=0, atol=0)
+
+
+def test_a_file_without_state_dict_is_refused(tmp_path):
+    torch.save([1, 2], tmp_path / 'list.pth')
+    with pytest.raises(CheckpointLoadError, match='holds no state dict'):
+        load_weights(net(), str(tmp_path / 'list.pth'), 'student checkpoint')
