@@ -21,23 +21,35 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
+from rkd.models.algorithms.synthetic_batch import synthetic_batch
 from rkd.registry import MODELS
 
 # The measured steps of distillation_parts.
 PARTS = ('student', 'teacher', 'distill')
-# Pipeline keys that carry the training crop size, in mmpretrain's transforms.
-SIZE_KEYS = ('crop_size', 'scale', 'size')
+# Pipeline keys that carry the training crop or resize size as (w, h), in mmcv's, mmpretrain's
+# and mmdet's transforms; ``scales`` (mmdet's RandomChoiceResize) lists several.
+SIZE_KEYS = ('crop_size', 'scale', 'size', 'scales')
 
 
 def train_input_size(cfg: Config) -> List[int]:
-    """The (H, W) the training pipeline feeds the network: its last crop or resize size."""
+    """The (H, W) of the training batches: the fixed size the student's preprocessor pads to
+    (mmseg's crop size), else the last crop or resize size of the training pipeline (the
+    largest of a multi-scale choice), else the probe's size."""
+    student = cfg.model.get('student')
+    preprocessor = (student.get('data_preprocessor') if isinstance(student, dict) else None) \
+        or cfg.get('data_preprocessor') or {}
+    if preprocessor.get('size'):
+        return list(preprocessor['size'])  # mmseg's SegDataPreProcessor: (h, w)
     size = None
     for transform in cfg.get('train_dataloader', {}).get('dataset', {}).get('pipeline', []):
         for key in SIZE_KEYS:
-            if isinstance(transform.get(key), int):
-                size = [transform[key]] * 2
-            elif isinstance(transform.get(key), (tuple, list)):
-                size = list(transform[key])[::-1]  # mmcv sizes are (w, h)
+            value = transform.get(key)
+            if isinstance(value, int):
+                size = [value] * 2
+            elif key == 'scales' and value:
+                size = list(max(value, key=lambda wh: wh[0] * wh[1]))[::-1]
+            elif isinstance(value, (tuple, list)) and key != 'scales':
+                size = list(value)[::-1]
     if size is None:
         size = list(cfg.model.get('probe_input_shape', (3, 224, 224)))[1:]
     return size
@@ -46,27 +58,17 @@ def train_input_size(cfg: Config) -> List[int]:
 def build_algorithm(cfg: Config, impl: str, device: str) -> torch.nn.Module:
     """The config's distillation model with the connector and loss forms set to ``impl``.
 
-    The teacher keeps its random weights: speed and memory do not depend on them.
+    The teacher keeps its random weights: speed and memory do not depend on them. As the
+    Runner does, the config's top-level ``data_preprocessor`` is the model's.
     """
     model_cfg = cfg.model.copy()
     model_cfg.teacher.checkpoint = None
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model_cfg.distiller.connector.impl = impl
     model_cfg.distiller.loss.impl = impl
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         return MODELS.build(model_cfg).to(device).train()
-
-
-def synthetic_batch(model: torch.nn.Module, batch_size: int, size: Sequence[int],
-                    device: str, channels_last: bool) -> tuple:
-    """Normalised random images and classification samples with random labels."""
-    from mmpretrain.structures import DataSample
-    num_classes = model.student.head.num_classes
-    inputs = torch.randn(batch_size, 3, *size, device=device)
-    if channels_last:
-        inputs = inputs.contiguous(memory_format=torch.channels_last)
-    labels = torch.randint(num_classes, (batch_size, )).tolist()
-    samples = [DataSample().set_gt_label(label) for label in labels]
-    return inputs, [s.to(device) for s in samples]
 
 
 # glibc's mallopt parameters, and the mmap / trim thresholds its dynamic policy settles at
@@ -170,9 +172,17 @@ def peak_memory_mib(step: Callable[[], None], device: str) -> float:
 
 
 def json_of_last_line(cmd: List[str]) -> Any:
-    """Run ``cmd`` (a measurement in a fresh process) and parse the last line it prints."""
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    """Run ``cmd`` (a measurement in a fresh process) and parse the last line it prints.
+
+    Raises:
+        ChildProcessError: the process failed; the message ends with its error output.
+    """
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        tail = '\n'.join(done.stderr.strip().splitlines()[-20:])
+        raise ChildProcessError(f'The measurement process failed (exit code {done.returncode}): '
+                                f'{" ".join(cmd)}\n{tail}')
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _endless(loader: Iterable) -> Iterator:
@@ -197,19 +207,23 @@ def time_dataloader(cfg: Config, batches: int) -> Dict[str, float]:
 
 
 def distillation_parts(cfg: Config, impl: str, batch_size: int, device: str = 'cpu',
-                       amp: Optional[str] = None, channels_last: bool = False
+                       amp: Optional[str] = None, channels_last: bool = False,
+                       input_size: Optional[Sequence[int]] = None
                        ) -> Dict[str, Callable[[], None]]:
     """The three measured steps of ``cfg`` with connector and loss form ``impl``: the student's
     train step alone, the teacher's forward alone (exactly what distillation runs of it) and the
-    distillation train step, on one synthetic batch.
+    distillation train step, on one synthetic batch of the student's task (labels, boxes and
+    masks, or segmentation maps) at ``input_size`` (H, W), by default the config's.
 
     ``amp``: None, ``'bf16'`` or ``'fp16'`` autocast (the HCL loss stays float32 inside).
     """
     model = build_algorithm(cfg, impl, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    inputs, samples = synthetic_batch(model, batch_size, train_input_size(cfg), device,
-                                      channels_last)
+    inputs, samples = synthetic_batch(model.student, batch_size,
+                                      input_size or train_input_size(cfg), device=device)
+    if channels_last:
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
     dtype = {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[amp]
@@ -238,7 +252,8 @@ def distillation_parts(cfg: Config, impl: str, batch_size: int, device: str = 'c
 
 def benchmark_distillation(cfg: Config, impl: str, batch_size: int, device: str = 'cpu',
                            amp: Optional[str] = None, channels_last: bool = False,
-                           warmup: int = 2, steps: int = 5) -> Dict[str, object]:
+                           warmup: int = 2, steps: int = 5,
+                           input_size: Optional[Sequence[int]] = None) -> Dict[str, object]:
     """Peak memory of one step and times of ``steps`` steps of each of
     :func:`distillation_parts`, and the overhead distill / (student + teacher).
 
@@ -246,11 +261,12 @@ def benchmark_distillation(cfg: Config, impl: str, batch_size: int, device: str 
     one leaves behind blurs the resident set (``tools/analysis_tools/benchmark.py`` runs each
     implementation in a process of its own).
     """
-    parts = distillation_parts(cfg, impl, batch_size, device, amp, channels_last)
+    input_size = list(input_size or train_input_size(cfg))
+    parts = distillation_parts(cfg, impl, batch_size, device, amp, channels_last, input_size)
     peaks = {name: peak_memory_mib(step, device) for name, step in parts.items()}
     times = time_interleaved(parts, device, warmup, steps)
     return merge_rounds([dict(
-        impl=impl, device=device, batch_size=batch_size, input_size=train_input_size(cfg),
+        impl=impl, device=device, batch_size=batch_size, input_size=input_size,
         amp=amp, channels_last=channels_last,
         **{name: dict(times_ms=times[name], peak_mib=peaks[name]) for name in parts})])
 

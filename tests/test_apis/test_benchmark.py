@@ -50,3 +50,47 @@ def test_real_dataloader_is_timed():
     cfg = Config.fromfile(str(CONFIGS / 'digits/reviewkd_resnet32_resnet8_digits.py'))
     data = time_dataloader(cfg, batches=12)  # more than one epoch of 300 images
     assert data['batch_size'] == cfg.train_dataloader.batch_size and data['ms'] > 0
+
+
+def dense_config(student: dict, teacher: dict, scope: str, **cfg) -> Config:
+    """A distillation config of FPN / decode-head features for the dense tasks."""
+    return Config(dict(
+        default_scope=scope,
+        model=dict(type='rkd.SingleTeacherDistill', student=student,
+                   teacher=dict(config=teacher, checkpoint=None),
+                   distiller=dict(type='rkd.ReviewKDDistiller', student_recorders=['neck'],
+                                  teacher_recorders=['neck'],
+                                  connector=dict(type='rkd.ABFConnector', mid_channels=16),
+                                  loss=dict(type='rkd.HCLoss'))),
+        **cfg))
+
+
+def test_detection_benchmarks_with_boxes_and_masks():
+    """A two-stage student with a mask head and a one-stage teacher, at the largest of the
+    pipeline's multi-scale choices unless a size is given."""
+    import mmdet.models  # noqa: F401
+    from tiny_detectors import tiny_detector
+    pipeline = [dict(type='LoadImageFromFile'),
+                dict(type='RandomChoiceResize', scales=[(1333, 640), (1333, 800)]),
+                dict(type='PackDetInputs')]
+    cfg = dense_config(tiny_detector('mask_rcnn'), tiny_detector('retinanet', 16, 32), 'mmdet',
+                       train_dataloader=dict(dataset=dict(pipeline=pipeline)))
+    assert train_input_size(cfg) == [800, 1333]
+    case = benchmark_distillation(cfg, 'fast', batch_size=2, warmup=0, steps=1,
+                                  input_size=(64, 96))
+    assert case['input_size'] == [64, 96]
+    for part in ('student', 'teacher', 'distill'):
+        assert case[part]['ms'] > 0
+
+
+def test_segmentation_benchmarks_at_the_preprocessors_crop_size():
+    import mmseg.models  # noqa: F401
+    from tiny_segmentors import tiny_segmentor
+    student, teacher = tiny_segmentor(8), tiny_segmentor(16)
+    cfg = dense_config(student, teacher, 'mmseg')
+    cfg.model.distiller.student_recorders = ['auxiliary_head.convs', 'decode_head.convs']
+    cfg.model.distiller.teacher_recorders = [dict(source='backbone', element=2),
+                                             'decode_head.convs']
+    assert train_input_size(cfg) == [48, 48]
+    case = benchmark_distillation(cfg, 'fast', batch_size=2, warmup=0, steps=1)
+    assert case['input_size'] == [48, 48] and case['distill']['ms'] > 0

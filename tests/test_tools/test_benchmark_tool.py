@@ -25,3 +25,15 @@ def test_mixed_precision_against_the_float32_reference():
         assert case['steps'] == 2  # one step in each of two rounds, pooled
         for part in ('student', 'teacher', 'distill'):
             assert len(case[part]['times_ms']) == 2 and case[part]['peak_mib'] >= 0
+
+
+def test_a_failing_measurement_is_one_clear_message():
+    cmd = [sys.executable, 'tools/analysis_tools/benchmark.py',
+           'configs/digits/reviewkd_resnet32_resnet8_digits.py', '--impl', 'fast',
+           '--rounds', '1', '--steps', '1', '--warmup', '0',
+           '--cfg-options', 'model.distiller.student_recorders=[nek]']
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert 'Benchmarking the fast form' in done.stderr
+    assert 'No module named "nek" in the student' in done.stderr
+    assert 'CalledProcessError' not in done.stderr

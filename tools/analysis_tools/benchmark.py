@@ -1,6 +1,7 @@
 """Benchmark a distillation config: student step, teacher forward, distillation step.
 
-Synthetic batches of the config's training input size; median and spread over N steps after
+Synthetic batches of the student's task (labels; boxes and masks; segmentation maps) at the
+config's training input size or --input-size; median and spread over N steps after
 warm-up; the peak memory of one step of each (CUDA allocator, or the growth of the process's
 resident set on CPU). Each implementation runs in processes of its own, alternating over
 --rounds, with the steps of all its rounds pooled.
@@ -26,6 +27,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='a distillation config (rkd.SingleTeacherDistill)')
     parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1 ...')
     parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--input-size', type=int, nargs=2, metavar=('H', 'W'),
+                        help='image size of the synthetic batches (default: the size the '
+                        'config trains at, e.g. its crop size)')
     parser.add_argument('--amp', choices=['bf16', 'fp16'], help='autocast dtype')
     parser.add_argument('--channels-last', action='store_true')
     parser.add_argument('--impl', nargs='+', default=['fast', 'reference'],
@@ -85,13 +89,17 @@ def main() -> None:
         mixed = not (args.fp32_reference and args.one_impl == 'reference')
         case = benchmark_distillation(cfg, args.one_impl, args.batch_size, args.device,
                                       args.amp if mixed else None, args.channels_last and mixed,
-                                      args.warmup, args.steps)
+                                      args.warmup, args.steps, args.input_size)
         print(json.dumps(case))
         return
     rounds = {impl: [] for impl in args.impl}
     for _ in range(args.rounds):
         for impl in args.impl:
-            rounds[impl].append(case_in_own_process(impl))
+            try:
+                rounds[impl].append(case_in_own_process(impl))
+            except ChildProcessError as error:
+                raise SystemExit(f'Benchmarking the {impl} form of {args.config} failed.\n'
+                                 f'{error}')
     cases = [merge_rounds(rounds[impl]) for impl in args.impl]
     if args.json:
         for case in cases:
