@@ -9,6 +9,8 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # random states in every checkpoint, for a resume that continues the run exactly
+    random_state=dict(type='rkd.RandomStateHook'),
 )
 
 env_cfg = dict(

@@ -14,5 +14,6 @@ test_cfg = dict()
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', interval=-1, save_last=True),  # the last epoch only
+    random_state=dict(type='rkd.RandomStateHook'),  # exact --resume
 )
 randomness = dict(seed=0)

@@ -1,3 +1,4 @@
+from .random_state_hook import RandomStateHook
 from .student_export_hook import StudentExportHook
 
-__all__ = ['StudentExportHook']
+__all__ = ['RandomStateHook', 'StudentExportHook']

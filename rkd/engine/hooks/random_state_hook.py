@@ -1,0 +1,228 @@
+"""Exact resume: the random states a run consumes travel in its checkpoints.
+
+mmengine 0.10.7 saves the seed (``meta['seed']``) and, on ``--resume``, reseeds the globals with
+it; it does not save how far the generators have advanced, so the augmentation after a resume
+repeats the draws of the first epoch. Its ``EpochBasedTrainLoop`` also restarts a resumed epoch at
+its first batch, so a checkpoint written mid-epoch (``CheckpointHook(by_epoch=False)``) trains the
+epoch's first batches twice; and the sampler and the workers' ``worker_init_fn`` are built with the
+run's seed before the checkpoint is read, so with ``randomness.seed=None`` they shuffle and augment
+with a new one. This hook saves what is missing and puts it back at the point of the data stream
+where it was taken.
+"""
+import logging
+import random
+from functools import partial
+from typing import Callable, Iterable, Iterator, Optional
+
+import numpy as np
+import torch
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+
+from rkd.registry import HOOKS
+
+CHECKPOINT_KEY = 'random_state'
+
+
+def get_random_state() -> dict:
+    """The states of python's ``random``, numpy's global generator and torch's (CPU, CUDA), as
+    plain data (ints, lists, uint8 tensors) that ``torch.load(weights_only=True)`` reads."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
+    state = dict(
+        python=(version, tuple(internal), gauss),
+        numpy=(name, keys.tolist(), int(pos), int(has_gauss), float(cached_gaussian)),
+        torch=torch.get_rng_state())
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_random_state(state: dict) -> None:
+    """Put back what :func:`get_random_state` returned (CUDA only onto as many devices)."""
+    version, internal, gauss = state['python']
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached_gaussian = state['numpy']
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss,
+                         cached_gaussian))
+    torch.set_rng_state(state['torch'].cpu())  # a resume may map the checkpoint onto a GPU
+    cuda = state.get('cuda')
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([device_state.cpu() for device_state in cuda])
+
+
+class _ResumedEpoch:
+    """The train loader of the epoch a mid-epoch checkpoint was written in.
+
+    Iterating it draws the batches the interrupted run had trained through the real loader and
+    drops them, so that the sampler's order and each worker's augmentation draws advance exactly
+    as they did; then ``on_caught_up`` restores the saved random state and the rest of the epoch
+    is yielded. Everything else (``dataset``, ``sampler``...) is the real loader's.
+    """
+
+    def __init__(self, loader, num_trained: int, on_caught_up: Callable[[], None]) -> None:
+        self.loader = loader
+        self.num_trained = num_trained
+        self.on_caught_up = on_caught_up
+
+    def __iter__(self) -> Iterator:
+        batches = iter(self.loader)
+        for _ in range(self.num_trained):
+            next(batches)
+        self.on_caught_up()
+        yield from batches
+
+    def __len__(self) -> int:
+        """The batches left, so that hooks see this epoch end at its last batch."""
+        return len(self.loader) - self.num_trained
+
+    def __getattr__(self, name: str):
+        return getattr(self.loader, name)
+
+
+class _CatchUpIterator:
+    """The iteration-based loop's data iterator: mmengine draws (and drops) the batches already
+    trained through it; ``on_caught_up`` runs before the first new batch is drawn."""
+
+    def __init__(self, iterator: Iterable, num_trained: int,
+                 on_caught_up: Callable[[], None]) -> None:
+        self.iterator = iterator
+        self.left = num_trained
+        self.on_caught_up = on_caught_up
+
+    def __iter__(self) -> '_CatchUpIterator':
+        return self
+
+    def __next__(self):
+        if self.left == 0:
+            self.on_caught_up()
+        self.left -= 1
+        return next(self.iterator)
+
+
+def _worker_seed(loader) -> Optional[int]:
+    """The seed mmengine bakes into the loader's ``worker_init_fn`` (a partial), if any."""
+    init_fn = getattr(loader, 'worker_init_fn', None)
+    return init_fn.keywords.get('seed') if isinstance(init_fn, partial) else None
+
+
+@HOOKS.register_module()
+class RandomStateHook(Hook):
+    """Saves the random states into each checkpoint and restores them on ``--resume``, so that a
+    run killed and resumed ends with the weights of the same run uninterrupted.
+
+    Saved under ``checkpoint['random_state']``: the generators of python, numpy and torch (see
+    :func:`get_random_state`), the sampler's and the workers' seeds, and the loader's length. On
+    resume: the seeds go back into the sampler and ``worker_init_fn``; in an epoch-based loop the
+    batches of the current epoch that were already trained are drawn and dropped (the
+    iteration-based loop does this itself); the generators are restored right before the first
+    new batch is drawn. Validation runs between ``before_val`` and ``after_val`` with the
+    generators put back afterwards, so whether it ran never changes the training draws.
+
+    Exact for one process, with workers that are not persistent (``persistent_workers=True``
+    keeps worker generators running across epochs, which cannot be replayed). Under DDP only the
+    saving rank's generators are in the checkpoint: the other ranks get their sampler position and
+    seeds back, not their generators. A checkpoint written without this hook resumes as mmengine
+    resumes, with a warning.
+    """
+
+    priority = 'VERY_HIGH'  # restore before other hooks draw, stash before validation draws
+
+    def __init__(self) -> None:
+        self._resumed: Optional[dict] = None
+        self._original_loader = None
+        self._val_state: Optional[dict] = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        loader = self._train_loader(runner)
+        sampler = getattr(loader, 'sampler', None)
+        checkpoint[CHECKPOINT_KEY] = dict(
+            generators=get_random_state(),
+            sampler_seed=getattr(sampler, 'seed', None),
+            worker_seed=_worker_seed(loader),
+            batches_per_epoch=len(loader),
+            world_size=runner.world_size)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        # Also called by `load_from` and by tools/test.py: `before_train` tells a resume apart.
+        self._resumed = dict(meta=checkpoint.get('meta', {}),
+                             state=checkpoint.get(CHECKPOINT_KEY))
+
+    def before_train(self, runner) -> None:
+        resumed, self._resumed = self._resumed, None
+        if runner.iter == 0 or resumed is None or resumed['meta'].get('iter') != runner.iter:
+            return  # a fresh run, or weights loaded with `load_from`
+        state = resumed['state']
+        if state is None:
+            self._warn('the checkpoint was written without rkd.RandomStateHook, so the random '
+                       'state of the data augmentation is not restored: it resumes as mmengine '
+                       'does, and the result differs from an uninterrupted run.')
+            return
+        loader = runner.train_loop.dataloader
+        if len(loader) != state['batches_per_epoch'] or runner.world_size != state['world_size']:
+            self._warn(f'the checkpoint was written with {state["batches_per_epoch"]} batches '
+                       f'an epoch on {state["world_size"]} process(es), this run has '
+                       f'{len(loader)} on {runner.world_size}: the random state is not '
+                       'restored.')
+            return
+        if getattr(loader, 'persistent_workers', False):
+            self._warn('`persistent_workers=True`: the workers\' augmentation draws continue '
+                       'across epochs and are not restored exactly.')
+        self._restore_seeds(runner, loader, state)
+
+        def restore() -> None:
+            if runner.rank == 0:
+                set_random_state(state['generators'])
+
+        loop = runner.train_loop
+        if isinstance(loop, IterBasedTrainLoop):
+            # the loop drew its first batches at build time, with the seeds before the resume
+            iterator = type(loop.dataloader_iterator)(loader)
+            loop.dataloader_iterator = _CatchUpIterator(iterator, runner.iter, restore)
+        elif isinstance(loop, EpochBasedTrainLoop):
+            num_trained = runner.iter - runner.epoch * len(loader)
+            if num_trained == 0:  # an epoch checkpoint: the next epoch starts afresh
+                restore()
+            else:
+                self._original_loader = loader
+                loop.dataloader = _ResumedEpoch(loader, num_trained, restore)
+        else:
+            self._warn(f'{type(loop).__name__} is neither of mmengine\'s train loops: the random '
+                       'state is not restored.')
+
+    def after_train_epoch(self, runner) -> None:
+        if self._original_loader is not None:
+            runner.train_loop.dataloader = self._original_loader
+            self._original_loader = None
+
+    def before_val(self, runner) -> None:
+        self._val_state = get_random_state()
+
+    def after_val(self, runner) -> None:
+        if self._val_state is not None:
+            set_random_state(self._val_state)
+            self._val_state = None
+
+    def _train_loader(self, runner):
+        if self._original_loader is not None:
+            return self._original_loader
+        return runner.train_loop.dataloader
+
+    @staticmethod
+    def _restore_seeds(runner, loader, state: dict) -> None:
+        """mmengine built the sampler and ``worker_init_fn`` before reading the checkpoint."""
+        sampler = getattr(loader, 'sampler', None)
+        seed = state['sampler_seed']
+        if seed is not None and getattr(sampler, 'seed', seed) != seed:
+            sampler.seed = seed
+            if hasattr(sampler, 'indices'):  # InfiniteSampler draws its order at build time
+                sampler.indices = sampler._indices_of_rank()
+        init_fn = loader.worker_init_fn
+        if state['worker_seed'] is not None and isinstance(init_fn, partial):
+            loader.worker_init_fn = partial(init_fn.func, *init_fn.args,
+                                            **{**init_fn.keywords, 'seed': state['worker_seed']})
+
+    @staticmethod
+    def _warn(message: str) -> None:
+        print_log(f'Resume: {message}', logger='current', level=logging.WARNING)

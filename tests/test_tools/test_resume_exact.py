@@ -1,0 +1,111 @@
+"""tools/train.py killed with SIGKILL mid-epoch and resumed with --resume ends with the weights of
+the uninterrupted run, bitwise: a ReviewKD distillation on digits with random crop and flip,
+one dataloader worker, a fixed seed and deterministic algorithms."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from helpers import tiny_classifier
+
+REPO = Path(__file__).parents[2]
+BATCHES_PER_EPOCH = 6  # 48 images in batches of 8
+KILL_AT_ITER = 8  # a checkpoint every 4 iterations: the 2nd batch of the 2nd epoch
+
+pytestmark = pytest.mark.slow
+
+# A hook that kills its own process, after every other hook of the iteration (the checkpoint).
+KILL_HOOK = '''
+import os
+import signal
+
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class SigkillAtIter(Hook):
+    priority = 'LOWEST'
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == int(os.environ.get('KILL_AT_ITER', -1)):
+            os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def write_config(path: Path, teacher_checkpoint: str) -> None:
+    embedding = dict(source='neck', element=-1)
+    pipeline = [
+        dict(type='RandomCrop', crop_size=16, padding=2),
+        dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+        dict(type='PackInputs'),
+    ]
+    cfg = Config(dict(
+        _base_=[str(REPO / 'configs/_base_/datasets/digits.py'),
+                str(REPO / 'configs/digits/digits_runtime.py')],
+        custom_imports=dict(imports=['rkd', 'sigkill_hook'], allow_failed_imports=False),
+        model=dict(
+            type='rkd.SingleTeacherDistill',
+            student=tiny_classifier(base_channels=4, num_classes=10),
+            teacher=dict(config=tiny_classifier(base_channels=8, num_classes=10),
+                         checkpoint=teacher_checkpoint),
+            distiller=dict(
+                type='rkd.ReviewKDDistiller', student_recorders=['backbone', embedding],
+                teacher_recorders=[
+                    dict(source=f'backbone.layer{i}.1.relu', io='input', call=-1)
+                    for i in range(1, 5)
+                ] + [embedding],
+                loss=dict(type='rkd.HCLoss', loss_weight=1.0)),
+            probe_input_shape=(3, 16, 16)),
+        train_dataloader=dict(
+            batch_size=8, num_workers=1,
+            dataset=dict(num_train=48, image_size=16, pipeline=pipeline)),
+        train_cfg=dict(by_epoch=True, max_epochs=2, val_interval=100),
+        param_scheduler=dict(end=2),
+        default_hooks=dict(checkpoint=dict(interval=4, by_epoch=False, save_last=True)),
+        custom_hooks=[dict(type='SigkillAtIter')],
+        val_dataloader=None, val_cfg=None, val_evaluator=None,
+        randomness=dict(seed=0, deterministic=True)))
+    cfg.dump(str(path))
+
+
+def train(config: Path, work_dir: Path, *args: str, kill_at: int = -1) -> int:
+    # one thread: on a busy 2-core machine a second one made each step 10x slower
+    env = dict(os.environ, KILL_AT_ITER=str(kill_at), OMP_NUM_THREADS='1',
+               PYTHONPATH=os.pathsep.join([str(config.parent), os.environ.get('PYTHONPATH', '')]))
+    return subprocess.run(
+        [sys.executable, str(REPO / 'tools/train.py'), str(config), '--work-dir', str(work_dir),
+         *args], cwd=REPO, env=env, timeout=300, stdout=subprocess.DEVNULL).returncode
+
+
+def test_sigkill_mid_epoch_then_resume_is_bitwise_the_uninterrupted_run(tmp_path):
+    import mmpretrain.models  # noqa: F401
+    from mmengine.runner import save_checkpoint
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        teacher = MODELS.build(tiny_classifier(base_channels=8, num_classes=10))
+    save_checkpoint(dict(state_dict=teacher.state_dict()), str(tmp_path / 'teacher.pth'))
+    (tmp_path / 'sigkill_hook.py').write_text(textwrap.dedent(KILL_HOOK))
+    config = tmp_path / 'distill.py'
+    write_config(config, str(tmp_path / 'teacher.pth'))
+
+    assert train(config, tmp_path / 'uninterrupted') == 0
+    killed = tmp_path / 'killed'
+    assert train(config, killed, kill_at=KILL_AT_ITER) == -signal.SIGKILL
+    assert (killed / f'iter_{KILL_AT_ITER}.pth').exists() and not (killed / 'iter_12.pth').exists()
+    assert KILL_AT_ITER % BATCHES_PER_EPOCH != 0  # mid-epoch
+    assert train(config, killed, '--resume') == 0
+
+    expected = torch.load(tmp_path / 'uninterrupted/iter_12.pth', weights_only=False)
+    resumed = torch.load(killed / 'iter_12.pth', weights_only=False)
+    trained = [name for name in expected['state_dict'] if not name.startswith('teacher.')]
+    assert any(name.startswith('distiller.connector.') for name in trained)
+    for name in trained:
+        assert torch.equal(expected['state_dict'][name], resumed['state_dict'][name]), name
