@@ -4,6 +4,7 @@ import argparse
 from rkd.apis import (add_runner_args, build_runner, enable_amp, enable_auto_scale_lr,
                       exit_on_checkpoint_error, load_config, parse_runner_args, set_resume,
                       start_checkpoint)
+from rkd.engine.hooks import NonFiniteError
 from rkd.utils import checkpoint_role, register_all_modules
 
 
@@ -31,7 +32,11 @@ def main() -> None:
     set_resume(cfg, args.resume)
     with exit_on_checkpoint_error(), checkpoint_role(*start_checkpoint(cfg)):
         runner = build_runner(cfg)
-        runner.train()
+        try:
+            runner.train()
+        except NonFiniteError as error:  # why, in the run's log and on the console; no traceback
+            runner.logger.error(f'rkd: {error}')
+            raise SystemExit(1) from None
 
 
 if __name__ == '__main__':

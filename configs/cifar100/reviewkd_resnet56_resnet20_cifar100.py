@@ -21,4 +21,6 @@ model = dict(
         warmup=dict(length=20, by_epoch=True)),  # 0 -> full weight over the first 20 epochs
     probe_input_shape=(3, 32, 32))
 
-custom_hooks = [dict(type='rkd.StudentExportHook')]
+# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
+# export the student-only checkpoint (work_dir/student.pth) when training ends.
+custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]

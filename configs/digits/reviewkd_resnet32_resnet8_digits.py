@@ -29,4 +29,6 @@ model = dict(
         # The paper's 20 of 240 epochs, scaled to this schedule.
         warmup=dict(length=3, by_epoch=True)),
     probe_input_shape=(3, 32, 32))
-custom_hooks = [dict(type='rkd.StudentExportHook')]
+# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
+# export the student-only checkpoint (work_dir/student.pth) when training ends.
+custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]

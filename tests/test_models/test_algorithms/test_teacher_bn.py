@@ -3,12 +3,12 @@ import copy
 
 import pytest
 import torch
+from helpers import reviewkd_algorithm
 from mmengine.optim import OptimWrapper
 from mmpretrain.structures import DataSample
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from helpers import reviewkd_algorithm
 from rkd.models.algorithms.teacher_bn import teacher_bn_mode
 from rkd.registry import MODELS
 
