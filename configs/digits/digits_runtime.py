@@ -13,7 +13,8 @@ test_cfg = dict()
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=-1, save_last=True),  # the last epoch only
+    # the last epoch only; a kill while saving leaves the previous checkpoint whole
+    checkpoint=dict(type='rkd.AtomicCheckpointHook', interval=-1, save_last=True),
     random_state=dict(type='rkd.RandomStateHook'),  # exact --resume
 )
 randomness = dict(seed=0)

@@ -52,7 +52,7 @@ class MeanError(BaseMetric):
         return dict(error=sum(results) / len(results))
 
 
-def train(work_dir, loop: dict, resume_from=None, hook=True) -> dict:
+def train(work_dir, loop: dict, resume_from=None, hook=True, seed=3) -> dict:
     """Train the toy model with checkpoints every 2 iterations; return its final weights."""
     from mmengine.runner import Runner
     loader = dict(dataset=AugmentedPoints(), batch_size=4, num_workers=0,
@@ -68,7 +68,7 @@ def train(work_dir, loop: dict, resume_from=None, hook=True) -> dict:
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
                            logger=dict(type='LoggerHook', interval=1)),
         custom_hooks=[RandomStateHook()] if hook else [],
-        randomness=dict(seed=3), log_level='WARNING',
+        randomness=dict(seed=seed), log_level='WARNING',
         resume=resume_from is not None, load_from=resume_from)
     runner.train()
     return runner.model.state_dict()
@@ -78,15 +78,16 @@ EPOCHS = dict(by_epoch=True, max_epochs=3)  # validation at each epoch's end
 ITERS = dict(by_epoch=False, max_iters=12, val_interval=5)
 
 
-@pytest.mark.parametrize('loop, checkpoint', [
-    (EPOCHS, 'iter_4.pth'),   # mid-epoch
-    (EPOCHS, 'iter_10.pth'),  # the last batch of an epoch, before its validation
-    (ITERS, 'iter_6.pth'),    # after a validation, in the loader's second pass
+@pytest.mark.parametrize('loop, checkpoint, seed', [
+    (EPOCHS, 'iter_4.pth', 3),     # mid-epoch
+    (EPOCHS, 'iter_4.pth', None),  # a seed drawn at start: the resumed run draws another one
+    (EPOCHS, 'iter_10.pth', 3),    # the last batch of an epoch, before its validation
+    (ITERS, 'iter_6.pth', 3),      # after a validation, in the loader's second pass
 ])
-def test_resume_equals_uninterrupted(tmp_path, loop, checkpoint):
-    uninterrupted = train(tmp_path / 'a', loop)
-    train(tmp_path / 'b', loop)
-    resumed = train(tmp_path / 'c', loop, resume_from=str(tmp_path / 'b' / checkpoint))
+def test_resume_equals_uninterrupted(tmp_path, loop, checkpoint, seed):
+    """A run resumed from a checkpoint of an uninterrupted run ends with that run's weights."""
+    uninterrupted = train(tmp_path / 'a', loop, seed=seed)
+    resumed = train(tmp_path / 'b', loop, str(tmp_path / 'a' / checkpoint), seed=seed)
     for name, weight in uninterrupted.items():
         assert torch.equal(weight, resumed[name]), name
 
@@ -94,15 +95,14 @@ def test_resume_equals_uninterrupted(tmp_path, loop, checkpoint):
 def test_without_hook_the_resume_drifts(tmp_path):
     """The failure the hook fixes (the test above could not pass by accident)."""
     uninterrupted = train(tmp_path / 'a', EPOCHS, hook=False)
-    train(tmp_path / 'b', EPOCHS, hook=False)
-    resumed = train(tmp_path / 'c', EPOCHS, str(tmp_path / 'b' / 'iter_4.pth'), hook=False)
+    resumed = train(tmp_path / 'b', EPOCHS, str(tmp_path / 'a' / 'iter_4.pth'), hook=False)
     assert not torch.equal(uninterrupted['layer.0.weight'], resumed['layer.0.weight'])
 
 
 def test_state_is_plain_data_for_the_safe_loader(tmp_path):
-    train(tmp_path / 'b', EPOCHS)
+    train(tmp_path / 'a', EPOCHS)
     # the rest of an mmengine checkpoint needs an allow-list (its message hub): not this part
-    state = torch.load(tmp_path / 'b' / 'iter_4.pth', weights_only=False)[CHECKPOINT_KEY]
+    state = torch.load(tmp_path / 'a' / 'iter_4.pth', weights_only=False)[CHECKPOINT_KEY]
     torch.save(state, tmp_path / 'state.pth')
     state = torch.load(tmp_path / 'state.pth', weights_only=True)
     assert state['batches_per_epoch'] == BATCHES_PER_EPOCH and state['sampler_seed'] == 3
@@ -119,8 +119,8 @@ def test_get_and_set_random_state_round_trip():
 
 
 def test_checkpoint_without_the_state_resumes_with_a_warning(tmp_path):
-    train(tmp_path / 'b', EPOCHS, hook=False)
-    weights = train(tmp_path / 'c', EPOCHS, str(tmp_path / 'b' / 'iter_4.pth'))
-    log = next((tmp_path / 'c').glob('*/*.log')).read_text()
+    train(tmp_path / 'a', EPOCHS, hook=False)
+    weights = train(tmp_path / 'b', EPOCHS, str(tmp_path / 'a' / 'iter_4.pth'))
+    log = next((tmp_path / 'b').glob('*/*.log')).read_text()
     assert 'random state of the data augmentation is not restored' in log
     assert all(torch.isfinite(weight).all() for weight in weights.values())

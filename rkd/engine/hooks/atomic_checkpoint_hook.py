@@ -1,0 +1,89 @@
+"""Checkpoints that a kill during saving cannot damage.
+
+mmengine 0.10.7's ``CheckpointHook`` first removes the checkpoint that ``max_keep_ckpts`` puts
+out, then writes the new one in place (``LocalBackend.put`` opens the final path), then points
+``work_dir/last_checkpoint`` at it. A kill during the write leaves a truncated file under the new
+name and, with ``max_keep_ckpts=1``, no complete checkpoint at all. Here the checkpoint is written
+to a temporary file in the same folder and renamed into place (``os.replace`` is atomic on one
+file system), ``last_checkpoint`` likewise, and the outdated checkpoint goes only after that.
+"""
+import os
+import os.path as osp
+import tempfile
+from pathlib import Path
+from typing import Optional, Union
+
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend, register_backend
+from mmengine.hooks import CheckpointHook
+
+from rkd.registry import HOOKS
+
+
+@register_backend('atomic_local')
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local disk backend whose writes are all or nothing: a reader finds the old
+    file or the complete new one, never part of it."""
+
+    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        self._replace(obj, filepath)
+
+    def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
+        self._replace(obj.encode(encoding), filepath)
+
+    @staticmethod
+    def _replace(data: bytes, filepath: Union[str, Path]) -> None:
+        folder, name = osp.split(osp.abspath(filepath))
+        os.makedirs(folder, exist_ok=True)
+        handle, tmp_path = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp', dir=folder)
+        os.close(handle)
+        try:
+            with open(tmp_path, 'wb') as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())  # the bytes are on disk before the name points at them
+            os.replace(tmp_path, filepath)
+        except BaseException:
+            os.remove(tmp_path)
+            raise
+
+
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` (same arguments) with atomic local writes, and
+    ``max_keep_ckpts`` removing the outdated checkpoint once the new one is complete.
+
+    Without ``backend_args`` it writes through :class:`AtomicLocalBackend`; a given
+    ``backend_args`` (an object store, whose uploads are atomic) is used as it is.
+    """
+
+    def __init__(self, *args, backend_args: Optional[dict] = None, **kwargs) -> None:
+        super().__init__(*args, backend_args=backend_args or dict(backend='atomic_local'),
+                         **kwargs)
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        outdated = None
+        # the bookkeeping comes first, as in mmengine: the checkpoint's message hub carries it
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
+                                            and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                outdated = self.keep_ckpt_ids.popleft()
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+
+        ckpt_filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        runner.save_checkpoint(
+            self.out_dir, ckpt_filename, self.file_client_args,
+            save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler,
+            meta=meta, by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        if not is_main_process():
+            return
+        AtomicLocalBackend().put_text(self.last_ckpt, osp.join(runner.work_dir, 'last_checkpoint'))
+        if outdated is not None:
+            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(outdated))
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):  # deepspeed saves folders
+                self.file_backend.rmtree(path)
