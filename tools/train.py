@@ -6,6 +6,7 @@ from rkd.apis import (add_runner_args, build_runner, enable_amp, enable_auto_sca
                       start_checkpoint)
 from rkd.engine.hooks import NonFiniteError
 from rkd.utils import checkpoint_role, register_all_modules
+from rkd.utils.dist import setup_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -25,6 +26,7 @@ def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    setup_cpu_distributed(cfg)  # torchrun without CUDA: gloo, no cuda.set_device
     if args.amp:
         enable_amp(cfg)
     if args.auto_scale_lr:
