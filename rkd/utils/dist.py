@@ -13,6 +13,8 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
+from mmengine.registry import MODEL_WRAPPERS
+from torch.nn.parallel import DistributedDataParallel
 
 
 def setup_cpu_distributed(cfg: Config) -> None:
@@ -20,7 +22,7 @@ def setup_cpu_distributed(cfg: Config) -> None:
 
     Without CUDA: the process group uses ``gloo`` where the config asks for ``nccl`` (a GPU-only
     backend), and the default DDP wrapper gets ``device_ids=None``. A config's own
-    ``model_wrapper_cfg`` is kept, with ``device_ids`` defaulting to None.
+    ``model_wrapper_cfg`` is kept; a DDP one gets ``device_ids`` None unless it sets them.
     """
     launcher = cfg.get('launcher', 'none')
     if launcher == 'none' or torch.cuda.is_available():
@@ -46,6 +48,10 @@ def setup_cpu_distributed(cfg: Config) -> None:
         cfg.model_wrapper_cfg = dict(
             type='MMDistributedDataParallel', broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
-    cfg.model_wrapper_cfg.setdefault('device_ids', None)
+    wrapper = cfg.model_wrapper_cfg.get('type', 'MMDistributedDataParallel')
+    if isinstance(wrapper, str):
+        wrapper = MODEL_WRAPPERS.get(wrapper)
+    if isinstance(wrapper, type) and issubclass(wrapper, DistributedDataParallel):
+        cfg.model_wrapper_cfg.setdefault('device_ids', None)  # mmengine would pass LOCAL_RANK
     print_log(f'No CUDA: {torch_dist.get_world_size()} CPU processes, '
               f'{dist_cfg["backend"]} backend, DDP without device ids.', logger='current')
