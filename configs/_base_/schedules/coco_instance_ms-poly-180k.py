@@ -1,0 +1,19 @@
+# COCO instance segmentation with the paper's recipe (see coco_detection_ms-180k.py): mmdet's
+# Detectron2-aligned multi-scale data with polygon masks (common/ms-poly-90k_coco-instance.py,
+# bbox and segm evaluation) and 180k iterations at 4 GPUs x 2 images, lr 0.01, x0.1 at 120k and
+# 160k, 1000-iteration linear warm-up.
+_base_ = 'mmdet::common/ms-poly-90k_coco-instance.py'
+
+max_iter = 180000
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iter, val_interval=20000)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    dict(type='MultiStepLR', begin=0, end=max_iter, by_epoch=False,
+         milestones=[120000, 160000], gamma=0.1)
+]
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001))
+train_dataloader = dict(batch_size=2)
+auto_scale_lr = dict(enable=False, base_batch_size=8)
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=20000))
