@@ -26,30 +26,31 @@ CHECKPOINT_KEY = 'random_state'
 
 
 def get_random_state() -> dict:
-    """The states of python's ``random``, numpy's global generator and torch's (CPU, CUDA), as
-    plain data (ints, lists, uint8 tensors) that ``torch.load(weights_only=True)`` reads."""
+    """The states of python's ``random``, numpy's global generator and torch's (CPU, and the
+    current CUDA device's once CUDA is in use), as plain data (ints, lists, uint8 tensors) that
+    ``torch.load(weights_only=True)`` reads."""
     version, internal, gauss = random.getstate()
     name, keys, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
     state = dict(
         python=(version, tuple(internal), gauss),
         numpy=(name, keys.tolist(), int(pos), int(has_gauss), float(cached_gaussian)),
         torch=torch.get_rng_state())
-    if torch.cuda.is_available():
-        state['cuda'] = torch.cuda.get_rng_state_all()
+    # the process's own device only: reading every device would open a context on each
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state()
     return state
 
 
 def set_random_state(state: dict) -> None:
-    """Put back what :func:`get_random_state` returned (CUDA only onto as many devices)."""
+    """Put back what :func:`get_random_state` returned."""
     version, internal, gauss = state['python']
     random.setstate((version, tuple(internal), gauss))
     name, keys, pos, has_gauss, cached_gaussian = state['numpy']
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss,
                          cached_gaussian))
     torch.set_rng_state(state['torch'].cpu())  # a resume may map the checkpoint onto a GPU
-    cuda = state.get('cuda')
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([device_state.cpu() for device_state in cuda])
+    if state.get('cuda') is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state['cuda'].cpu())
 
 
 class _ResumedEpoch:
@@ -78,6 +79,8 @@ class _ResumedEpoch:
         return len(self.loader) - self.num_trained
 
     def __getattr__(self, name: str):
+        if name == 'loader':  # not set yet (a copy being built): not the loader's to answer
+            raise AttributeError(name)
         return getattr(self.loader, name)
 
 
