@@ -45,12 +45,13 @@ def test_the_printed_recorders_train(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize('config, levels', [
+    ('coco/reviewkd_faster-rcnn_r101_r18_fpn_ms-180k_coco.py', 5),
     ('cityscapes/reviewkd_pspnet_r101-d8_pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py', 4),
     ('ade20k/reviewkd_segformer_mit-b4_segformer_mit-b0_8xb2-160k_ade20k-512x512.py', 4),
     ('cifar100/reviewkd_resnet32x4_resnet8x4_cifar100.py', 4),
 ])
 def test_shipped_configs_of_each_task(monkeypatch, capsys, config, levels):
     out = list_features(monkeypatch, capsys, str(REPO / 'configs' / config),
-                        '--input-size', '32', '32', '--model', 'student')
+                        '--input-size', '64', '64', '--model', 'student')
     assert 'student: ' in out and 'teacher: ' not in out
     assert out.count('\n    ', out.index('student_recorders=[')) == levels
