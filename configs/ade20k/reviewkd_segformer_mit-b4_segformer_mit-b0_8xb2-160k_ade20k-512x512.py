@@ -29,4 +29,6 @@ model = dict(
     # The probe only reads the features' channels: at 64 px the stride-32 stage is 2x2.
     probe_input_shape=(3, 64, 64))
 
-custom_hooks = [dict(type='rkd.StudentExportHook')]
+# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
+# export the student-only checkpoint (work_dir/student.pth) when training ends.
+custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]

@@ -37,4 +37,6 @@ model = dict(
     # The probe only reads the features' channels: 64 px keeps every level above 1 pixel.
     probe_input_shape=(3, 64, 64))
 
-custom_hooks = [dict(type='rkd.StudentExportHook')]
+# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
+# export the student-only checkpoint (work_dir/student.pth) when training ends.
+custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]

@@ -27,4 +27,6 @@ model = dict(
         connector=dict(type='rkd.ABFConnector', mid_channels=256),
         loss=dict(type='rkd.HCLoss', levels=(4, 2, 1), loss_weight=2.0)))
 
-custom_hooks = [dict(type='rkd.StudentExportHook')]
+# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
+# export the student-only checkpoint (work_dir/student.pth) when training ends.
+custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]
