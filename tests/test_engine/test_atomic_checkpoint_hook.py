@@ -1,6 +1,6 @@
 """AtomicCheckpointHook: a SIGKILL in the middle of writing a checkpoint leaves the previous one
-complete and ``last_checkpoint`` pointing at it, even with ``max_keep_ckpts=1``; mmengine's
-CheckpointHook, killed the same way, leaves nothing loadable."""
+complete and ``last_checkpoint`` pointing at it, even with ``max_keep_ckpts=1``, and the run
+resumes from it; mmengine's CheckpointHook, killed the same way, leaves nothing loadable."""
 import subprocess
 import sys
 import textwrap
@@ -10,7 +10,8 @@ import torch
 
 from rkd.engine.hooks.atomic_checkpoint_hook import AtomicLocalBackend
 
-# A toy run saving a checkpoint each iteration; its second checkpoint write is killed half-way.
+# A toy run saving a checkpoint each iteration. `kill`: its second checkpoint write is killed
+# half-way; `resume`: it resumes from the work dir's last checkpoint.
 KILLED_RUN = '''
 import builtins
 import os
@@ -21,7 +22,8 @@ import torch
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-import rkd  # noqa: F401
+if sys.argv[2].startswith('rkd.'):
+    import rkd  # noqa: F401
 
 real_open = builtins.open
 checkpoint_writes = 0
@@ -65,7 +67,8 @@ class Toy(BaseModel):
         return dict(loss=self.layer(inputs).pow(2).mean())
 
 
-builtins.open = open_killing_the_second_checkpoint
+if sys.argv[3] == 'kill':
+    builtins.open = open_killing_the_second_checkpoint
 Runner(
     model=Toy(), work_dir=sys.argv[1], default_scope='rkd',
     train_dataloader=dict(dataset=[dict(inputs=torch.ones(2))] * 4, batch_size=1, num_workers=0,
@@ -75,18 +78,22 @@ Runner(
     optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
     default_hooks=dict(checkpoint=dict(type=sys.argv[2], interval=1, by_epoch=False,
                                        max_keep_ckpts=1)),
-    log_level='WARNING').train()
+    resume=sys.argv[3] == 'resume', log_level='WARNING').train()
 '''
 
 
-def killed_run(tmp_path, hook_type: str):
-    work_dir = tmp_path / 'work'
-    script = tmp_path / 'killed_run.py'
+def run(tmp_path, hook_type: str, action: str) -> int:
+    script = tmp_path / 'run.py'
     script.write_text(textwrap.dedent(KILLED_RUN))
-    result = subprocess.run([sys.executable, str(script), str(work_dir), hook_type],
-                            capture_output=True, timeout=120)
-    assert result.returncode == -9, result.stderr.decode()[-2000:]
-    return work_dir
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / 'work'), hook_type,
+                             action], capture_output=True, timeout=120)
+    assert result.returncode in (0, -9), result.stderr.decode()[-2000:]
+    return result.returncode
+
+
+def killed_run(tmp_path, hook_type: str):
+    assert run(tmp_path, hook_type, 'kill') == -9
+    return tmp_path / 'work'
 
 
 def test_kill_during_saving_leaves_the_previous_checkpoint(tmp_path):
@@ -96,6 +103,12 @@ def test_kill_during_saving_leaves_the_previous_checkpoint(tmp_path):
     assert last.endswith('iter_1.pth')
     checkpoint = torch.load(last, weights_only=False)
     assert checkpoint['meta']['iter'] == 1 and 'layer.weight' in checkpoint['state_dict']
+    assert len(list(work_dir.glob('.iter_2.pth.*.rkd-partial'))) == 1  # what the kill left
+
+    assert run(tmp_path, 'rkd.AtomicCheckpointHook', 'resume') == 0
+    assert (work_dir / 'last_checkpoint').read_text().endswith('iter_3.pth')
+    assert sorted(path.name for path in work_dir.glob('*.pth')) == ['iter_3.pth']
+    assert not list(work_dir.glob('.*.rkd-partial'))  # removed when training started again
 
 
 def test_mmengine_hook_killed_the_same_way_leaves_nothing_loadable(tmp_path):

@@ -7,6 +7,7 @@ name and, with ``max_keep_ckpts=1``, no complete checkpoint at all. Here the che
 to a temporary file in the same folder and renamed into place (``os.replace`` is atomic on one
 file system), ``last_checkpoint`` likewise, and the outdated checkpoint goes only after that.
 """
+import glob
 import os
 import os.path as osp
 import tempfile
@@ -18,6 +19,8 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
 
 from rkd.registry import HOOKS
+
+PARTIAL_SUFFIX = '.rkd-partial'  # a write in progress, or one a kill cut short
 
 
 @register_backend('atomic_local')
@@ -35,7 +38,7 @@ class AtomicLocalBackend(LocalBackend):
     def _replace(data: bytes, filepath: Union[str, Path]) -> None:
         folder, name = osp.split(osp.abspath(filepath))
         os.makedirs(folder, exist_ok=True)
-        handle, tmp_path = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp', dir=folder)
+        handle, tmp_path = tempfile.mkstemp(prefix=f'.{name}.', suffix=PARTIAL_SUFFIX, dir=folder)
         os.close(handle)
         try:
             with open(tmp_path, 'wb') as f:
@@ -54,12 +57,20 @@ class AtomicCheckpointHook(CheckpointHook):
     ``max_keep_ckpts`` removing the outdated checkpoint once the new one is complete.
 
     Without ``backend_args`` it writes through :class:`AtomicLocalBackend`; a given
-    ``backend_args`` (an object store, whose uploads are atomic) is used as it is.
+    ``backend_args`` (an object store, whose uploads are atomic) is used as it is. The partial
+    files of writes a kill cut short are removed when training starts again.
     """
 
     def __init__(self, *args, backend_args: Optional[dict] = None, **kwargs) -> None:
         super().__init__(*args, backend_args=backend_args or dict(backend='atomic_local'),
                          **kwargs)
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if is_main_process() and isinstance(self.file_backend, AtomicLocalBackend):
+            for folder in {self.out_dir, runner.work_dir}:
+                for partial in glob.glob(osp.join(glob.escape(folder), f'.*{PARTIAL_SUFFIX}')):
+                    os.remove(partial)
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         outdated = None
