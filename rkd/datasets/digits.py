@@ -9,6 +9,7 @@ from mmpretrain.datasets import BaseDataset
 from rkd.registry import DATASETS
 
 SPLITS = ('train', 'val', 'test')
+NUM_IMAGES, NUM_CLASSES = 1797, 10
 
 
 def split_indices(labels: np.ndarray, test_ratio: float, num_val: int, seed: int
@@ -24,6 +25,27 @@ def split_indices(labels: np.ndarray, test_ratio: float, num_val: int, seed: int
     train, val = train_test_split(
         trainval, test_size=num_val, stratify=labels[trainval], random_state=seed)
     return np.sort(train), np.sort(val), np.sort(test)
+
+
+def check_split_sizes(num_train: Optional[int], test_ratio: float, num_val: int) -> None:
+    """Every split stratified over the 10 digits needs at least 10 images: refuse sizes that
+    would leave one with fewer (or empty), naming the argument to change."""
+    if not isinstance(test_ratio, (int, float)) or not 0 < test_ratio < 1:
+        raise ValueError(f'test_ratio must be a fraction between 0 and 1, got {test_ratio!r}')
+    num_test = int(np.ceil(test_ratio * NUM_IMAGES))
+    sizes = dict(num_val=num_val, num_train=num_train, test_ratio=num_test,
+                 remaining=NUM_IMAGES - num_test - (num_val if isinstance(num_val, int) else 0))
+    for name, size in sizes.items():
+        if size is None:
+            continue
+        if not isinstance(size, int) or size < NUM_CLASSES:
+            what = dict(test_ratio=f'test_ratio={test_ratio} leaves {size} test images',
+                        remaining=f'test_ratio={test_ratio} and num_val={num_val} leave {size} '
+                        'training images')
+            raise ValueError(
+                f'DigitsDataset: {what.get(name, f"{name}={size!r}")}; each split is stratified '
+                f'over the {NUM_CLASSES} digits and needs at least {NUM_CLASSES} of the '
+                f'{NUM_IMAGES} images (an integer for num_train and num_val).')
 
 
 @DATASETS.register_module()
@@ -61,6 +83,7 @@ class DigitsDataset(BaseDataset):
             raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
         if num_train is not None and split != 'train':
             raise ValueError(f'num_train caps the training split only, got split={split!r}')
+        check_split_sizes(num_train, test_ratio, num_val)
         self.split = split
         self.num_train = num_train
         self.test_ratio = test_ratio

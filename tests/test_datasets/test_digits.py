@@ -83,3 +83,17 @@ def test_mmpretrain_pipeline_and_dataloader():
     assert batch['inputs'][0].shape == (3, 32, 32) and batch['inputs'][0].dtype == torch.uint8
     sample = batch['data_samples'][0]
     assert isinstance(sample, DataSample) and 0 <= int(sample.gt_label) < 10
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(num_train=0), 'num_train=0'),
+    (dict(num_train=5), 'num_train=5'),
+    (dict(num_val=0), 'num_val=0'),
+    (dict(num_val=2.5), 'num_val=2.5'),
+    (dict(test_ratio=0.0), 'test_ratio must be a fraction'),
+    (dict(test_ratio=0.001), 'leaves 2 test images'),
+    (dict(test_ratio=0.5, num_val=890), 'leave 8 training images'),
+])
+def test_split_sizes_that_would_leave_a_split_empty_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DigitsDataset(**kwargs)
