@@ -6,7 +6,7 @@ from mmengine.model import BaseModule
 
 from rkd.registry import MODELS
 from ..recorders import ModuleRecorder, RecorderGroup
-from .warmup import LinearWarmup
+from .warmup import build_warmup
 
 RecorderCfg = Union[str, dict, ModuleRecorder]
 
@@ -47,7 +47,7 @@ class ReviewKDDistiller(BaseModule):
         self.connector_cfg = dict(connector)
         self.connector: Optional[torch.nn.Module] = None
         self.loss = MODELS.build(loss)
-        self.warmup = LinearWarmup(**warmup) if warmup else None
+        self.warmup = build_warmup(warmup)
         self.loss_name = loss_name
 
     def build_connector(self, student_feats: List[torch.Tensor],

@@ -35,3 +35,19 @@ def test_factor_ramps_over_the_iterations():
     finally:
         hub.update_info('iter', old)
     assert factors == [0.0, 0.25, 1.0, 1.0]
+
+
+@pytest.mark.parametrize('warmup, message', [
+    (dict(lenght=20), r"Unknown warm-up key\(s\) 'lenght' \(did you mean 'length'\?\): it takes "
+                      r"\('length', 'by_epoch'\)"),
+    (dict(by_epoch=True), r'warmup needs a length'),
+    (20, r'warmup must be a dict such as dict\(length=20, by_epoch=True\).*got int 20'),
+])
+def test_bad_warmup_dicts_are_named(warmup, message):
+    with pytest.raises(ValueError, match=message):
+        MODELS.build(dict(distiller(), warmup=warmup))
+
+
+@pytest.mark.parametrize('warmup', [None, dict()])
+def test_no_warmup(warmup):
+    assert MODELS.build(dict(distiller(), warmup=warmup)).warmup is None
