@@ -123,11 +123,11 @@ class RandomStateHook(Hook):
     new batch is drawn. Validation runs between ``before_val`` and ``after_val`` with the
     generators put back afterwards, so whether it ran never changes the training draws.
 
-    Exact for one process, with workers that are not persistent (``persistent_workers=True``
-    keeps worker generators running across epochs, which cannot be replayed). Under DDP only the
-    saving rank's generators are in the checkpoint: the other ranks get their sampler position and
-    seeds back, not their generators. A checkpoint written without this hook resumes as mmengine
-    resumes, with a warning.
+    Exact for one process; in an epoch-based loop, with workers that are not persistent
+    (``persistent_workers=True`` keeps their generators running across epochs, which a replay of
+    one epoch cannot reproduce). Under DDP only the saving rank's generators are in the
+    checkpoint: the other ranks get their sampler position and seeds back, not their generators.
+    A checkpoint written without this hook resumes as mmengine resumes, with a warning.
     """
 
     priority = 'VERY_HIGH'  # restore before other hooks draw, stash before validation draws
@@ -169,10 +169,7 @@ class RandomStateHook(Hook):
                        f'{len(loader)} on {runner.world_size}: the random state is not '
                        'restored.')
             return
-        if getattr(loader, 'persistent_workers', False):
-            self._warn('`persistent_workers=True`: the workers\' augmentation draws continue '
-                       'across epochs and are not restored exactly.')
-        self._restore_seeds(runner, loader, state)
+        self._restore_seeds(loader, state)
 
         def restore() -> None:
             if runner.rank == 0:
@@ -184,6 +181,9 @@ class RandomStateHook(Hook):
             iterator = type(loop.dataloader_iterator)(loader)
             loop.dataloader_iterator = _CatchUpIterator(iterator, runner.iter, restore)
         elif isinstance(loop, EpochBasedTrainLoop):
+            if getattr(loader, 'persistent_workers', False):
+                self._warn('`persistent_workers=True`: the workers\' augmentation draws '
+                           'continue across epochs and are not restored exactly.')
             num_trained = runner.iter - runner.epoch * len(loader)
             if num_trained == 0:  # an epoch checkpoint: the next epoch starts afresh
                 restore()
@@ -213,7 +213,7 @@ class RandomStateHook(Hook):
         return runner.train_loop.dataloader
 
     @staticmethod
-    def _restore_seeds(runner, loader, state: dict) -> None:
+    def _restore_seeds(loader, state: dict) -> None:
         """mmengine built the sampler and ``worker_init_fn`` before reading the checkpoint."""
         sampler = getattr(loader, 'sampler', None)
         seed = state['sampler_seed']
