@@ -76,13 +76,14 @@ def write_config(path: Path, teacher_checkpoint: str) -> None:
     cfg.dump(str(path))
 
 
-def train(config: Path, work_dir: Path, *args: str, kill_at: int = -1) -> int:
+def start_training(config: Path, work_dir: Path, *args: str,
+                   kill_at: int = -1) -> subprocess.Popen:
     # one thread: on a busy 2-core machine a second one made each step 10x slower
     env = dict(os.environ, KILL_AT_ITER=str(kill_at), OMP_NUM_THREADS='1',
                PYTHONPATH=os.pathsep.join([str(config.parent), os.environ.get('PYTHONPATH', '')]))
-    return subprocess.run(
+    return subprocess.Popen(
         [sys.executable, str(REPO / 'tools/train.py'), str(config), '--work-dir', str(work_dir),
-         *args], cwd=REPO, env=env, timeout=300, stdout=subprocess.DEVNULL).returncode
+         *args], cwd=REPO, env=env, stdout=subprocess.DEVNULL)
 
 
 def test_sigkill_mid_epoch_then_resume_is_bitwise_the_uninterrupted_run(tmp_path):
@@ -96,12 +97,13 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_the_uninterrupted_run(tmp_path
     config = tmp_path / 'distill.py'
     write_config(config, str(tmp_path / 'teacher.pth'))
 
-    assert train(config, tmp_path / 'uninterrupted') == 0
     killed = tmp_path / 'killed'
-    assert train(config, killed, kill_at=KILL_AT_ITER) == -signal.SIGKILL
+    runs = [start_training(config, tmp_path / 'uninterrupted'),  # side by side
+            start_training(config, killed, kill_at=KILL_AT_ITER)]
+    assert [run.wait(timeout=300) for run in runs] == [0, -signal.SIGKILL]
     assert (killed / f'iter_{KILL_AT_ITER}.pth').exists() and not (killed / 'iter_12.pth').exists()
     assert KILL_AT_ITER % BATCHES_PER_EPOCH != 0  # mid-epoch
-    assert train(config, killed, '--resume') == 0
+    assert start_training(config, killed, '--resume').wait(timeout=300) == 0
 
     expected = torch.load(tmp_path / 'uninterrupted/iter_12.pth', weights_only=False)
     resumed = torch.load(killed / 'iter_12.pth', weights_only=False)
