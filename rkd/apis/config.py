@@ -11,6 +11,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
 from rkd.utils import CheckpointLoadError
+from rkd.utils.non_finite import NonFiniteError
 
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
@@ -77,10 +78,11 @@ def start_checkpoint(cfg: Config) -> Tuple[str, Optional[str]]:
 
 @contextlib.contextmanager
 def exit_on_checkpoint_error() -> Iterator[None]:
-    """A checkpoint that cannot be loaded ends a tool with rkd's message, not a traceback."""
+    """A checkpoint that cannot be loaded or saved ends a tool with rkd's message, not a
+    traceback."""
     try:
         yield
-    except CheckpointLoadError as error:
+    except (CheckpointLoadError, NonFiniteError) as error:
         print(f'rkd: {error}', file=sys.stderr)
         raise SystemExit(1) from None
 

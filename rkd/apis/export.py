@@ -6,6 +6,7 @@ import torch
 from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint, weights_to_cpu
 
 from rkd.utils import checkpoint_role, load_weights
+from rkd.utils.non_finite import NonFiniteError, few, non_finite_names
 
 STUDENT_PREFIX = 'student.'
 
@@ -25,9 +26,15 @@ def student_state_dict(state_dict: dict) -> OrderedDict:
 
 
 def save_student_checkpoint(state_dict: dict, out_file: str, meta: Optional[dict] = None) -> None:
-    """Write ``{'state_dict': student weights, 'meta': meta}`` with mmengine's checkpoint I/O."""
-    checkpoint = dict(state_dict=weights_to_cpu(student_state_dict(state_dict)), meta=meta or {})
-    save_checkpoint(checkpoint, out_file)
+    """Write ``{'state_dict': student weights, 'meta': meta}`` with mmengine's checkpoint I/O;
+    a student with a NaN or infinite weight is refused (:class:`NonFiniteError`), nothing written.
+    """
+    student = student_state_dict(state_dict)
+    bad = non_finite_names(student.items())
+    if bad:
+        raise NonFiniteError(f'Refusing to export the student to {out_file}: non-finite '
+                             f'weights in {few(bad, len(student), "tensors")}.')
+    save_checkpoint(dict(state_dict=weights_to_cpu(student), meta=meta or {}), out_file)
 
 
 def export_student(checkpoint_file: str, out_file: str) -> None:

@@ -12,7 +12,8 @@ from mmengine.runner import Runner
 from mmpretrain.structures import DataSample
 from torch.utils.data import DataLoader, Dataset
 
-from rkd.engine.hooks import NonFiniteError, NonFiniteGuardHook, StudentExportHook
+from rkd.engine.hooks import NonFiniteGuardHook, StudentExportHook
+from rkd.utils.non_finite import NonFiniteError
 
 
 class Images(Dataset):

@@ -1,9 +1,9 @@
 from .atomic_checkpoint_hook import AtomicCheckpointHook, AtomicLocalBackend
-from .non_finite_guard_hook import NonFiniteError, NonFiniteGuardHook, non_finite_names
+from .non_finite_guard_hook import NonFiniteGuardHook
 from .random_state_hook import RandomStateHook
 from .student_export_hook import StudentExportHook
 
 __all__ = [
-    'AtomicCheckpointHook', 'AtomicLocalBackend', 'NonFiniteError', 'NonFiniteGuardHook',
-    'RandomStateHook', 'StudentExportHook', 'non_finite_names'
+    'AtomicCheckpointHook', 'AtomicLocalBackend', 'NonFiniteGuardHook', 'RandomStateHook',
+    'StudentExportHook'
 ]

@@ -1,5 +1,5 @@
 """Stop a run at its first non-finite loss or gradient, before anything non-finite is saved."""
-from typing import Iterable, List, Tuple
+from typing import List
 
 import torch
 from mmengine.hooks import Hook
@@ -9,32 +9,13 @@ from mmengine.runner import EpochBasedTrainLoop
 from torch import Tensor
 
 from rkd.registry import HOOKS
+from rkd.utils.non_finite import NonFiniteError, few, non_finite_names
 
 # What a stopped run leaves behind, said once in every message.
 LEFT_AS_IS = ('Nothing non-finite was saved: the checkpoints already in the work dir are the last '
               'good ones.')
 CAUSES = ('Usual causes: a teacher checkpoint with non-finite weights, inputs that become '
           'non-finite (a data preprocessor std of 0), a learning rate or loss weight too large.')
-
-
-class NonFiniteError(RuntimeError):
-    """A loss, gradient or weight of the run holds NaN or infinity; the run stops."""
-
-
-def non_finite_names(named_tensors: Iterable[Tuple[str, object]]) -> List[str]:
-    """Names of the floating-point tensors that hold a NaN or an infinity."""
-    named = [(name, t) for name, t in named_tensors
-             if isinstance(t, Tensor) and t.is_floating_point() and t.numel()]
-    if not named:
-        return []
-    finite = torch.stack([torch.isfinite(t).all() for _, t in named]).tolist()
-    return [name for (name, _), ok in zip(named, finite) if not ok]
-
-
-def few(names: List[str], total: int, noun: str, shown: int = 5) -> str:
-    """``'3 of 120 tensors: a, b, c'``: how many, and the first names."""
-    more = ', ...' if len(names) > shown else ''
-    return f'{len(names)} of {total} {noun}: {", ".join(names[:shown])}{more}'
 
 
 def _tensors(value) -> List[Tensor]:

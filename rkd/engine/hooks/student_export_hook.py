@@ -5,17 +5,15 @@ from mmengine.dist import master_only
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from rkd.apis import save_student_checkpoint, student_state_dict
+from rkd.apis import save_student_checkpoint
 from rkd.registry import HOOKS
-
-from .non_finite_guard_hook import NonFiniteError, few, non_finite_names
 
 
 @HOOKS.register_module()
 class StudentExportHook(Hook):
     """After training, saves ``work_dir/<filename>``: the student's weights only, ready to load
     strictly into the plain mmpretrain/mmdet/mmseg model. A student with a NaN or infinite
-    weight is refused (:class:`NonFiniteError`) and nothing is written.
+    weight is refused (``NonFiniteError``) and nothing is written.
 
     Args:
         filename: name of the file in the work dir.
@@ -31,11 +29,5 @@ class StudentExportHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         out_file = osp.join(runner.work_dir, self.filename)
         meta = dict(epoch=runner.epoch, iter=runner.iter, experiment_name=runner.experiment_name)
-        state = model.state_dict()
-        student = student_state_dict(state)
-        bad = non_finite_names(student.items())
-        if bad:
-            raise NonFiniteError(f'Refusing to export the student to {out_file}: non-finite '
-                                 f'weights in {few(bad, len(student), "tensors")}.')
-        save_student_checkpoint(state, out_file, meta)
+        save_student_checkpoint(model.state_dict(), out_file, meta)
         runner.logger.info(f'The student-only checkpoint is saved to {out_file}')
