@@ -84,16 +84,18 @@ def build(cfg: Config):
     return model
 
 
-def random_batch(num_classes: int, n: int = 2) -> dict:
+def random_batch(num_classes: int) -> dict:
+    """Two images of other sizes than ``SIZE``: the preprocessor pads them (and their maps)
+    into one batch, which both networks take."""
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
-    samples = []
-    for _ in range(n):
-        sample = SegDataSample(metainfo=dict(img_shape=(SIZE, SIZE), ori_shape=(SIZE, SIZE)))
-        sample.gt_sem_seg = PixelData(data=torch.randint(num_classes, (1, SIZE, SIZE)))
+    inputs, samples = [], []
+    for h, w in ((SIZE - 8, SIZE), (SIZE, SIZE - 16)):
+        inputs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8))
+        sample = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
+        sample.gt_sem_seg = PixelData(data=torch.randint(num_classes, (1, h, w)))
         samples.append(sample)
-    return dict(inputs=[torch.randint(0, 256, (3, SIZE, SIZE), dtype=torch.uint8)
-                        for _ in range(n)], data_samples=samples)
+    return dict(inputs=inputs, data_samples=samples)
 
 
 @pytest.fixture
@@ -112,6 +114,8 @@ def test_config_builds_and_trains_one_step(path, at_repo_root):
     assert (list(connector.student_channels), list(connector.teacher_channels)) \
         == (student_channels, teacher_channels)
 
+    # mmseg's teachers normalise as their students: the teacher takes the batch as it is.
+    assert model.teacher_renormalizer is None
     # Both networks see the same spatial batch: level by level the maps agree in size, at the
     # stride the backbone and head give them (several d8 levels share one size).
     student_feats, teacher_feats = model.probe_features(torch.randn(2, 3, SIZE, SIZE))
@@ -125,8 +129,17 @@ def test_config_builds_and_trains_one_step(path, at_repo_root):
 
     model.train()
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
-    num_classes = model.student.decode_head.num_classes
-    log_vars = model.train_step(random_batch(num_classes), optim)
+    seen = {}
+    hooks = [net.backbone.register_forward_pre_hook(
+        lambda module, args, name=name: seen.setdefault(name, args[0].clone()))
+        for name, net in (('student', model.student), ('teacher', model.teacher))]
+    try:
+        log_vars = model.train_step(random_batch(model.student.decode_head.num_classes), optim)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert seen['student'].shape == (2, 3, SIZE, SIZE), 'padded into one batch'
+    torch.testing.assert_close(seen['teacher'], seen['student'], rtol=0, atol=0)
     assert math.isfinite(log_vars['loss'])
     assert math.isfinite(log_vars['loss_reviewkd']) and log_vars['loss_reviewkd'] > 0
 
