@@ -118,13 +118,17 @@ def test_two_cpu_processes_train_like_one_at_the_same_global_batch(tmp_path):
                PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get('PYTHONPATH', '')]))
 
     write_config(tmp_path / 'one.py', str(tmp_path / 'teacher.pth'), GLOBAL_BATCH)
-    subprocess.run([sys.executable, str(REPO / 'tools/train.py'), str(tmp_path / 'one.py'),
-                    '--work-dir', str(tmp_path / 'one')], cwd=REPO, env=env, check=True,
-                   timeout=300, stdout=subprocess.DEVNULL)
     write_config(tmp_path / 'two.py', str(tmp_path / 'teacher.pth'), GLOBAL_BATCH // 2)
-    subprocess.run(['bash', str(REPO / 'tools/dist_train.sh'), str(tmp_path / 'two.py'), '2',
-                    '--work-dir', str(tmp_path / 'two')], cwd=REPO, env=env, check=True,
-                   timeout=300, stdout=subprocess.DEVNULL)
+    commands = dict(  # run side by side, their errors kept for the assertion message
+        one=[sys.executable, str(REPO / 'tools/train.py'), str(tmp_path / 'one.py'),
+             '--work-dir', str(tmp_path / 'one')],
+        two=['bash', str(REPO / 'tools/dist_train.sh'), str(tmp_path / 'two.py'), '2',
+             '--work-dir', str(tmp_path / 'two')])
+    runs = {name: subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=(tmp_path / f'{name}.err').open('w'))
+            for name, command in commands.items()}
+    for name, run in runs.items():
+        assert run.wait(timeout=300) == 0, (tmp_path / f'{name}.err').read_text()[-3000:]
 
     one = json.loads((tmp_path / 'one/rank0.json').read_text())
     ranks = [json.loads((tmp_path / f'two/rank{r}.json').read_text()) for r in (0, 1)]

@@ -81,9 +81,15 @@ def start_training(config: Path, work_dir: Path, *args: str,
     # one thread: on a busy 2-core machine a second one made each step 10x slower
     env = dict(os.environ, KILL_AT_ITER=str(kill_at), OMP_NUM_THREADS='1',
                PYTHONPATH=os.pathsep.join([str(config.parent), os.environ.get('PYTHONPATH', '')]))
+    errors = work_dir.parent / f'{work_dir.name}.err'  # read by `finish`
     return subprocess.Popen(
         [sys.executable, str(REPO / 'tools/train.py'), str(config), '--work-dir', str(work_dir),
-         *args], cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+         *args], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=errors.open('a'))
+
+
+def finish(run: subprocess.Popen, work_dir: Path, expected: int = 0) -> None:
+    assert run.wait(timeout=300) == expected, \
+        (work_dir.parent / f'{work_dir.name}.err').read_text()[-3000:]
 
 
 def test_sigkill_mid_epoch_then_resume_is_bitwise_the_uninterrupted_run(tmp_path):
@@ -97,15 +103,16 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_the_uninterrupted_run(tmp_path
     config = tmp_path / 'distill.py'
     write_config(config, str(tmp_path / 'teacher.pth'))
 
-    killed = tmp_path / 'killed'
-    runs = [start_training(config, tmp_path / 'uninterrupted'),  # side by side
+    uninterrupted, killed = tmp_path / 'uninterrupted', tmp_path / 'killed'
+    runs = [start_training(config, uninterrupted),  # side by side
             start_training(config, killed, kill_at=KILL_AT_ITER)]
-    assert [run.wait(timeout=300) for run in runs] == [0, -signal.SIGKILL]
+    finish(runs[0], uninterrupted)
+    finish(runs[1], killed, -signal.SIGKILL)
     assert (killed / f'iter_{KILL_AT_ITER}.pth').exists() and not (killed / 'iter_12.pth').exists()
     assert KILL_AT_ITER % BATCHES_PER_EPOCH != 0  # mid-epoch
-    assert start_training(config, killed, '--resume').wait(timeout=300) == 0
+    finish(start_training(config, killed, '--resume'), killed)
 
-    expected = torch.load(tmp_path / 'uninterrupted/iter_12.pth', weights_only=False)
+    expected = torch.load(uninterrupted / 'iter_12.pth', weights_only=False)
     resumed = torch.load(killed / 'iter_12.pth', weights_only=False)
     trained = [name for name in expected['state_dict'] if not name.startswith('teacher.')]
     assert any(name.startswith('distiller.connector.') for name in trained)
