@@ -21,7 +21,7 @@ model = dict(
         # The teacher's five levels (see its base): the four stage outputs before the stage's
         # last ReLU (ResNet18-d8: 64, 128, 256, 512 channels at strides 4, 8, 8, 8; the input of
         # the last basic block's relu, last of its two calls) and PSPHead's bottleneck before its
-        # ReLU (128 channels, stride 8). Three levels share one size: ABF fuses them unresized.
+        # ReLU (128 channels, stride 8). Four levels share one size: ABF fuses them unresized.
         student_recorders=[
             dict(source=f'backbone.layer{i}.1.relu', io='input', call=-1) for i in (1, 2, 3, 4)
         ] + [dict(source='decode_head.bottleneck.activate', io='input')],
