@@ -52,10 +52,10 @@ class MeanError(BaseMetric):
         return dict(error=sum(results) / len(results))
 
 
-def train(work_dir, loop: dict, resume_from=None, hook=True, seed=3) -> dict:
+def train(work_dir, loop: dict, resume_from=None, hook=True, seed=3, batch_size=4) -> dict:
     """Train the toy model with checkpoints every 2 iterations; return its final weights."""
     from mmengine.runner import Runner
-    loader = dict(dataset=AugmentedPoints(), batch_size=4, num_workers=0,
+    loader = dict(dataset=AugmentedPoints(), batch_size=batch_size, num_workers=0,
                   collate_fn=dict(type='default_collate'),
                   sampler=dict(type='DefaultSampler', shuffle=True))
     val = dict(val_dataloader={**loader, 'sampler': dict(type='DefaultSampler', shuffle=False)},
@@ -124,3 +124,10 @@ def test_checkpoint_without_the_state_resumes_with_a_warning(tmp_path):
     log = next((tmp_path / 'b').glob('*/*.log')).read_text()
     assert 'random state of the data augmentation is not restored' in log
     assert all(torch.isfinite(weight).all() for weight in weights.values())
+
+
+def test_another_batch_size_resumes_with_a_warning(tmp_path):
+    train(tmp_path / 'a', EPOCHS)
+    train(tmp_path / 'b', EPOCHS, str(tmp_path / 'a' / 'iter_4.pth'), batch_size=2)
+    log = next((tmp_path / 'b').glob('*/*.log')).read_text()
+    assert 'written with 5 batches an epoch on 1 process(es), this run has 10 on 1' in log
