@@ -96,6 +96,7 @@ def killed_run(tmp_path, hook_type: str):
     return tmp_path / 'work'
 
 
+@pytest.mark.slow
 def test_kill_during_saving_leaves_the_previous_checkpoint(tmp_path):
     work_dir = killed_run(tmp_path, 'rkd.AtomicCheckpointHook')
     assert not (work_dir / 'iter_2.pth').exists()  # no part of the killed write under its name
@@ -111,6 +112,7 @@ def test_kill_during_saving_leaves_the_previous_checkpoint(tmp_path):
     assert not list(work_dir.glob('.*.rkd-partial'))  # removed when training started again
 
 
+@pytest.mark.slow
 def test_mmengine_hook_killed_the_same_way_leaves_nothing_loadable(tmp_path):
     """What the hook fixes (and proof that the kill lands inside the write)."""
     work_dir = killed_run(tmp_path, 'CheckpointHook')
