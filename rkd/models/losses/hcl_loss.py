@@ -1,7 +1,9 @@
-"""HCL (hierarchical context loss) of ReviewKD: MSE on the map plus on a pyramid of its pools."""
+"""HCL (hierarchical context loss) of ReviewKD (Chen et al., "Distilling Knowledge via Knowledge
+Review", CVPR 2021): MSE on the map plus on a pyramid of its average pools."""
 import math
+from functools import lru_cache
 from numbers import Integral, Real
-from typing import Any, List, Sequence, Tuple
+from typing import Any, Callable, List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -10,7 +12,7 @@ from torch import Tensor
 
 from rkd.registry import MODELS
 
-IMPLS = ('fast', 'reference')
+from .._fast import check_impl, hcl_level
 
 
 def pyramid(height: int, levels: Sequence[int]) -> Tuple[List[Tuple[int, float]], float]:
@@ -28,7 +30,9 @@ def pyramid(height: int, levels: Sequence[int]) -> Tuple[List[Tuple[int, float]]
 
 
 def hcl_reference(y: Tensor, t: Tensor, levels: Sequence[int]) -> Tensor:
-    """DESIGN.md word for word, for one level."""
+    """The loss of one level as the paper states it: with ``kept`` the pool sizes k below the map
+    height and their weights w (1/2, 1/4, ...),
+    ``(MSE(y, t) + sum_k w_k MSE(pool_k(y), pool_k(t))) / (1 + sum_k w_k)``."""
     kept, total = pyramid(y.shape[-2], levels)
     loss = F.mse_loss(y, t)
     for k, w in kept:
@@ -36,52 +40,9 @@ def hcl_reference(y: Tensor, t: Tensor, levels: Sequence[int]) -> Tensor:
     return loss / total
 
 
-def _pool(x: Tensor, src: Tensor, k: int) -> Tensor:
-    """``adaptive_avg_pool2d(x, k)``, from the coarser ``src`` when that is exact.
-
-    ``src`` is ``x`` or an earlier pool of it on equal bins; averaging equal bins in groups of
-    equal size is the same average, so a k-pool of ``src`` is exact when k divides its size.
-    """
-    h, w = src.shape[-2:]
-    if h % k == 0 and w % k == 0:
-        return F.avg_pool2d(src, (h // k, w // k))
-    return F.adaptive_avg_pool2d(x, k)
-
-
-def _pool_source(x: Tensor, pools: List[Tensor], k: int) -> Tensor:
-    """The smallest map among ``x`` and its equal-bin pools that a k-pool can be read from."""
-    h, w = x.shape[-2:]
-    for p in sorted(pools, key=lambda p: p.shape[-2] * p.shape[-1]):
-        ph, pw = p.shape[-2:]
-        if h % ph == 0 and w % pw == 0 and ph % k == 0 and pw % k == 0:
-            return p
-    return x
-
-
-def _pyramid_pools(x: Tensor, sizes: Sequence[int]) -> List[Tensor]:
-    """``[adaptive_avg_pool2d(x, k) for k in sizes]``, each read from the smallest exact source,
-    so the full map is read once in the usual (4, 2, 1) pyramid."""
-    pools: List[Tensor] = []
-    for k in sizes:
-        pools.append(_pool(x, _pool_source(x, pools, k), k))
-    return pools
-
-
 def hcl_fast(y: Tensor, t: Tensor, levels: Sequence[int]) -> Tensor:
-    """:func:`hcl_reference`, reading the full maps twice instead of once per pool size.
-
-    The pyramid of each map is built from its own finest pool; since pooling is linear the
-    pooled MSE is taken on the small pooled difference.
-    """
-    kept, total = pyramid(y.shape[-2], levels)
-    loss = F.mse_loss(y, t)
-    if kept:
-        sizes = [k for k, _ in kept]
-        with torch.no_grad():
-            t_pools = _pyramid_pools(t, sizes)
-        for (_, w), py, pt in zip(kept, _pyramid_pools(y, sizes), t_pools):
-            loss = loss + w * (py - pt).square().mean()
-    return loss / total
+    """:func:`hcl_reference`, reading the full maps twice instead of once per pool size."""
+    return hcl_level(y, t, *pyramid(y.shape[-2], levels))
 
 
 def check_levels(levels: Any) -> Tuple[int, ...]:
@@ -118,17 +79,17 @@ class HCLoss(nn.Module):
         levels: Pyramid pool sizes (positive ints), weighted 1/2, 1/4, ... in this order among
             those smaller than the map height; ``()`` is the plain MSE.
         loss_weight: Factor of the sum over levels: finite, not negative.
-        impl: ``'fast'`` (default) or ``'reference'``, the literal form of DESIGN.md.
+        impl: ``'fast'`` (default) or ``'reference'``, the paper's formula literally.
+        compile: Run the sum over levels through ``torch.compile`` (compiled at the first call).
     """
 
     def __init__(self, levels: Sequence[int] = (4, 2, 1), loss_weight: float = 1.0,
-                 impl: str = 'fast') -> None:
+                 impl: str = 'fast', compile: bool = False) -> None:
         super().__init__()
-        if impl not in IMPLS:
-            raise ValueError(f'impl must be one of {IMPLS}, got {impl!r}')
+        self.impl = check_impl(impl, 'HCLoss')
+        self.use_compile = compile
         self.levels = check_levels(levels)
         self.loss_weight = check_loss_weight(loss_weight)
-        self.impl = impl
 
     def forward(self, preds: Sequence[Tensor], targets: Sequence[Tensor]) -> Tensor:
         """``loss_weight * sum_i L_i(preds[i], targets[i])``; targets are constants."""
@@ -136,14 +97,27 @@ class HCLoss(nn.Module):
             raise ValueError(f'HCLoss got {len(preds)} student features '
                              f'{[tuple(p.shape) for p in preds]} but {len(targets)} teacher '
                              f'features {[tuple(t.shape) for t in targets]}')
+        for i, (y, t) in enumerate(zip(preds, targets)):
+            if y.shape != t.shape:
+                raise ValueError(f'HCLoss level {i}: student feature of shape {tuple(y.shape)} '
+                                 f'vs teacher feature of shape {tuple(t.shape)}')
         level_loss = hcl_fast if self.impl == 'fast' else hcl_reference
-        # MSE of small differences loses its precision in half floats: force float32.
-        with torch.autocast(device_type=preds[0].device.type, enabled=False):
-            total = preds[0].new_zeros((), dtype=torch.float32)
-            for i, (y, t) in enumerate(zip(preds, targets)):
-                if y.shape != t.shape:
-                    raise ValueError(f'HCLoss level {i}: student feature of shape '
-                                     f'{tuple(y.shape)} vs teacher feature of shape '
-                                     f'{tuple(t.shape)}')
-                total = total + level_loss(y.float(), t.detach().float(), self.levels)
-        return self.loss_weight * total
+        total = _compiled_sum() if self.use_compile else _sum_of_levels
+        return self.loss_weight * total(level_loss, list(preds), list(targets), self.levels)
+
+
+def _sum_of_levels(level_loss: Callable, preds: List[Tensor], targets: List[Tensor],
+                   levels: Tuple[int, ...]) -> Tensor:
+    """``sum_i level_loss(preds[i], targets[i])`` in float32: MSE of small differences loses its
+    precision in half floats."""
+    with torch.autocast(device_type=preds[0].device.type, enabled=False):
+        total = preds[0].new_zeros((), dtype=torch.float32)
+        for y, t in zip(preds, targets):
+            total = total + level_loss(y.float(), t.detach().float(), levels)
+    return total
+
+
+@lru_cache(maxsize=None)
+def _compiled_sum() -> Callable:
+    """:func:`_sum_of_levels` through ``torch.compile``, compiled at its first call."""
+    return torch.compile(_sum_of_levels)

@@ -18,7 +18,7 @@ def build(**cfg) -> HCLoss:
     return MODELS.build(dict(type='rkd.HCLoss', **cfg))
 
 
-# ---- an oracle written from DESIGN.md, sharing no code with rkd ------------------------------
+# ---- an oracle written from the paper, sharing no code with rkd -----------------------------
 
 
 def oracle_mse(a, b):

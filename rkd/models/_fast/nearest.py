@@ -1,8 +1,8 @@
 """Exact, cheap stand-ins for ``F.interpolate(x, size, mode='nearest')``.
 
 PyTorch's CPU nearest kernel is several times slower than a copy (and a map that is only multiplied
-after resizing need not be resized at all: :mod:`.fusion` broadcasts it). The index map is read from
-``F.interpolate`` itself, so every helper picks exactly the pixels it would.
+after resizing need not be resized at all: :mod:`.fusion` broadcasts it). The index map is read
+from ``F.interpolate`` itself, so every helper picks exactly the pixels it would.
 """
 from functools import lru_cache
 from typing import Optional, Sequence, Tuple
@@ -10,6 +10,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .layout import blocks, cells, nhwc
 
 
 @lru_cache(maxsize=None)
@@ -37,18 +39,6 @@ def down_factor(in_size: int, out_size: int) -> Optional[int]:
     return f if nearest_index(in_size, out_size) == tuple(range(0, in_size, f)) else None
 
 
-def as_blocks(x: Tensor, factors: Sequence[int]) -> Tensor:
-    """View (N, C, H, W) as (N, C, H/fh, fh, W/fw, fw): one block per low-resolution pixel."""
-    n, c, h, w = x.shape
-    fh, fw = factors
-    return x.view(n, c, h // fh, fh, w // fw, fw)
-
-
-def as_cells(x: Tensor) -> Tensor:
-    """View (N, C, h, w) as (N, C, h, 1, w, 1), which broadcasts against :func:`as_blocks`."""
-    return x[:, :, :, None, :, None]
-
-
 def nearest_resize(x: Tensor, size: Sequence[int],
                    memory_format: torch.memory_format = torch.contiguous_format) -> Tensor:
     """``F.interpolate(x, size, mode='nearest')`` by a broadcast copy, a strided slice or a
@@ -60,7 +50,7 @@ def nearest_resize(x: Tensor, size: Sequence[int],
     if fh and fw:
         out = torch.empty((*x.shape[:2], oh, ow), dtype=x.dtype, device=x.device,
                           memory_format=memory_format)
-        as_blocks(out, (fh, fw)).copy_(as_cells(x))
+        blocks(nhwc(out), (fh, fw)).copy_(cells(nhwc(x)))
         return out
     sh, sw = down_factor(h, oh), down_factor(w, ow)
     if sh and sw:

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rkd.models.connectors.nearest import down_factor, nearest_resize, up_factor
+from rkd.models._fast.nearest import down_factor, nearest_resize, up_factor
 
 SIZES = [((4, 6), (8, 12)), ((8, 12), (4, 6)), ((5, 7), (9, 3)), ((3, 3), (9, 9)),
          ((1, 1), (7, 5)), ((7, 7), (1, 1)), ((6, 6), (4, 4)), ((2, 5), (4, 5))]

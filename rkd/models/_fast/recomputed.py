@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .fusion import Factors, attention, fuse, fusion_backward, nchw, nhwc
+from .fusion import attention, fuse, fusion_backward
+from .layout import Factors, nchw, nhwc
 
 _conv_backward = torch.ops.aten.convolution_backward
 
@@ -58,15 +59,16 @@ class RecomputedABF(torch.autograd.Function):
     ``running_var`` as :class:`torch.nn.BatchNorm2d` does. Under autocast the convolutions run
     in its dtype and the rest in the parameters'; backward does the same.
 
-    ``chunk``: images per chunk. ``keep_fused``: whether the fused map is returned (a shallower
-    level reads it); otherwise the second output is None and the map is never whole.
+    ``chunk``: images per chunk. ``keep_residual``: whether the fused map (the residual of the
+    next shallower level) is returned; otherwise the second output is None and the map is never
+    whole.
     """
 
     @staticmethod
     def forward(ctx, feat: Tensor, residual: Tensor, conv1_weight: Tensor, bn_weight: Tensor,
                 bn_bias: Tensor, att_weight: Tensor, att_bias: Tensor, conv2_weight: Tensor,
                 running_mean: Optional[Tensor], running_var: Optional[Tensor], momentum: float,
-                eps: float, factors: Factors, chunk: int, keep_fused: bool
+                eps: float, factors: Factors, chunk: int, keep_residual: bool
                 ) -> Tuple[Tensor, Optional[Tensor]]:
         device = feat.device.type
         dtype = (torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device)
@@ -86,7 +88,7 @@ class RecomputedABF(torch.autograd.Function):
             scale = invstd * bn_weight
             shift = bn_bias - mean * scale
             res = nhwc(residual)
-            fused = torch.empty_like(c) if keep_fused else None
+            fused = torch.empty_like(c) if keep_residual else None
             outs, atts = [], []
             for rows in _chunks(len(c), chunk):
                 # BN's output, the attention and the fusion in the parameters' precision

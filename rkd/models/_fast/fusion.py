@@ -1,44 +1,14 @@
-"""ABF's attention fusion on channels_last maps, read as (N, H, W, C): the element-wise work runs
-along contiguous channels, and an integer nearest up-sampling of the residual is a broadcast.
-
-A pixel block of the fused map is ``(N, h, fh, w, fw, C)`` (:func:`blocks`); the low-resolution
-residual broadcasts against it as ``(N, h, 1, w, 1, C)`` (:func:`cells`). The 1x1 attention conv
-commutes with nearest resizing, so its residual half runs at the residual's resolution.
+"""ABF's attention fusion on channels_last maps, read as (N, H, W, C) (see :mod:`.layout`): the
+element-wise work runs along contiguous channels, and an integer nearest up-sampling of the
+residual is a broadcast. The 1x1 attention conv commutes with nearest resizing, so its residual
+half runs at the residual's resolution.
 """
 from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
-Factors = Tuple[int, int]
-
-
-def nhwc(x: Tensor) -> Tensor:
-    """The (N, H, W, C) view of an (N, C, H, W) map; contiguous when ``x`` is channels_last."""
-    return x.permute(0, 2, 3, 1)
-
-
-def nchw(x: Tensor) -> Tensor:
-    """The (N, C, H, W) view of an (N, H, W, C) tensor: channels_last when that is contiguous."""
-    return x.permute(0, 3, 1, 2)
-
-
-def blocks(x: Tensor, factors: Factors) -> Tensor:
-    """View an (N, H, W, C) tensor as (N, H/fh, fh, W/fw, fw, C)."""
-    n, h, w, c = x.shape
-    fh, fw = factors
-    return x.view(n, h // fh, fh, w // fw, fw, c)
-
-
-def cells(x: Tensor) -> Tensor:
-    """View an (N, h, w, C) tensor as (N, h, 1, w, 1, C), broadcasting against :func:`blocks`."""
-    return x[:, :, None, :, None, :]
-
-
-def unblock(x: Tensor) -> Tensor:
-    """(N, h, fh, w, fw, C) back to (N, H, W, C)."""
-    n, h, fh, w, fw, c = x.shape
-    return x.reshape(n, h * fh, w * fw, c)
+from .layout import Factors, blocks, cells, unblock
 
 
 def attention(x: Tensor, residual: Tensor, weight: Tensor, bias: Tensor,
