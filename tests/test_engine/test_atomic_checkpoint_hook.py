@@ -127,3 +127,5 @@ def test_atomic_backend_replaces_whole_files(tmp_path):
     backend.put_text('new', tmp_path / 'sub' / 'file')
     assert (tmp_path / 'sub' / 'file').read_text() == 'new'
     assert [path.name for path in (tmp_path / 'sub').iterdir()] == ['file']  # no temporary left
+    (tmp_path / 'plain').write_text('')
+    assert (tmp_path / 'sub' / 'file').stat().st_mode == (tmp_path / 'plain').stat().st_mode

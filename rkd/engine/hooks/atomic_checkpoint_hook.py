@@ -23,6 +23,12 @@ from rkd.registry import HOOKS
 PARTIAL_SUFFIX = '.rkd-partial'  # a write in progress, or one a kill cut short
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @register_backend('atomic_local')
 class AtomicLocalBackend(LocalBackend):
     """mmengine's local disk backend whose writes are all or nothing: a reader finds the old
@@ -41,6 +47,7 @@ class AtomicLocalBackend(LocalBackend):
         handle, tmp_path = tempfile.mkstemp(prefix=f'.{name}.', suffix=PARTIAL_SUFFIX, dir=folder)
         os.close(handle)
         try:
+            os.chmod(tmp_path, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
             with open(tmp_path, 'wb') as f:
                 f.write(data)
                 f.flush()
