@@ -1,11 +1,13 @@
 """Time ABFConnector + HCLoss forward and backward, reference vs fast, on the paper's two shapes.
 
-Timings interleave the implementations iteration by iteration, so a noisy machine slows all of
-them alike; peak memory is measured in a fresh process per implementation (peak RSS growth on
-CPU, peak allocated growth on CUDA). A third row times the connector's convolutions alone,
-forward and backward, channels_last: the floor of any exact implementation.
+Timings interleave the forms iteration by iteration, so a noisy machine slows all of them alike;
+peak memory is measured in a fresh process per form (peak RSS growth on CPU, peak allocated growth
+on CUDA). ``--compile`` adds the ``compiled`` form (the reference through ``torch.compile``,
+compiled in the untimed warm-up). A last row times the connector's convolutions alone,
+forward and backward, channels_last: the floor of any exact form.
 
     python tools/analysis_tools/bench_connector.py --iters 10
+    python tools/analysis_tools/bench_connector.py --compile --cases 'cifar resnet32x4->resnet8x4'
     python tools/analysis_tools/bench_connector.py --device cuda
 """
 import argparse
@@ -24,7 +26,6 @@ CASES = {
     'imagenet resnet34->resnet18':
     ([64, 128, 256, 512, 512], [64, 128, 256, 512, 512], [56, 28, 14, 7, 1], 8),
 }
-IMPLS = ('reference', 'fast')
 
 
 def parse_args() -> argparse.Namespace:
@@ -34,6 +35,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=2, help='untimed iterations first')
     parser.add_argument('--cases', nargs='+', choices=list(CASES), default=list(CASES))
     parser.add_argument('--threads', type=int, help='torch.set_num_threads')
+    parser.add_argument('--compile', action='store_true',
+                        help="also time impl='compiled' (the reference through torch.compile)")
     parser.add_argument('--memory-of', nargs=2, metavar=('CASE', 'IMPL'), help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -101,6 +104,7 @@ def main() -> None:
         case, impl = args.memory_of
         print(json.dumps(peak_memory_mib(make_step(case, impl, args.device), args.device)))
         return
+    impls = ('reference', 'fast') + (('compiled', ) if args.compile else ())
     print(f'device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} '
           f'iters={args.iters} warmup={args.warmup}')
     header = (f'{"case":30s} {"impl":10s} {"median ms":>10s} {"min ms":>9s} {"speedup":>8s} '
@@ -108,19 +112,21 @@ def main() -> None:
     print(header)
     print('-' * len(header))
     for case in args.cases:
-        steps = {i: make_step(case, i, args.device) for i in IMPLS}
+        steps = {impl: make_step(case, impl, args.device) for impl in impls}
         steps['convs only'] = make_conv_floor_step(case, args.device)
         times = {impl: summarize(t) for impl, t in time_interleaved(
             steps, args.device, args.warmup, args.iters).items()}
-        memory = {i: measure_memory(case, i, args) for i in IMPLS}
+        memory = {impl: measure_memory(case, impl, args) for impl in impls}
         ref_ms, ref_mb = times['reference']['ms'], memory['reference']
-        for impl in IMPLS:
+        for impl in impls:
             ms = times[impl]['ms']
             print(f'{case:30s} {impl:10s} {ms:10.1f} {times[impl]["min_ms"]:9.1f} '
                   f'{ref_ms / ms:7.2f}x {memory[impl]:9.1f} {memory[impl] / ref_mb:9.2f}')
         floor = times['convs only']
         print(f'{case:30s} {"convs only":10s} {floor["ms"]:10.1f} {floor["min_ms"]:9.1f} '
               f'{ref_ms / floor["ms"]:7.2f}x')
+        for impl in impls:
+            print(f'{impl}: connector + loss / convs only = {times[impl]["ms"] / floor["ms"]:.2f}')
 
 
 if __name__ == '__main__':

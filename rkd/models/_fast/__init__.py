@@ -10,8 +10,9 @@ import difflib
 from .abf import abf_forward
 from .hcl import hcl_level
 
-# 'fast': this package; 'reference': the literal forms, the oracle of its tests.
-IMPLS = ('fast', 'reference')
+# 'fast': this package; 'reference': the literal forms, the oracle of its tests; 'compiled': the
+# literal forms through torch.compile.
+IMPLS = ('fast', 'reference', 'compiled')
 
 
 def check_impl(impl: str, owner: str) -> str:

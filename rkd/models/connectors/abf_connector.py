@@ -22,9 +22,9 @@ class ABFConnector(BaseConnector):
         teacher_channels: Channels of the teacher features, shallow -> deep.
         mid_channels: Channels of the fused maps. Defaults to
             ``min(512, student_channels[-1])``, as in the paper.
-        impl: ``'fast'`` (default) or ``'reference'``, the paper's forward literally; both read
-            the same parameters.
-        compile: Run the chain through ``torch.compile`` (compiled at the first call).
+        impl: ``'fast'`` (default), ``'reference'`` (the paper's forward literally) or
+            ``'compiled'`` (the reference through ``torch.compile``, compiled at the first call:
+            minutes on a CPU); all read the same parameters.
         init_cfg: mmengine init config; ABF convs are already kaiming_uniform (a=1) initialised.
     """
 
@@ -33,7 +33,6 @@ class ABFConnector(BaseConnector):
                  teacher_channels: Sequence[int],
                  mid_channels: Optional[int] = None,
                  impl: str = 'fast',
-                 compile: bool = False,
                  init_cfg: Union[dict, List[dict], None] = None) -> None:
         super().__init__(student_channels, teacher_channels, init_cfg=init_cfg)
         self.impl = check_impl(impl, 'ABFConnector')
@@ -43,13 +42,12 @@ class ABFConnector(BaseConnector):
         self.abfs = nn.ModuleList(
             ABF(c_in, self.mid_channels, c_out, fuse=i < last)
             for i, (c_in, c_out) in enumerate(zip(student_channels, teacher_channels)))
-        self.use_compile = compile
 
     def forward(self, student_feats: Sequence[Tensor],
                 teacher_sizes: Sequence[Sequence[int]]) -> List[Tensor]:
         """Align ``student_feats`` (shallow -> deep) to the teacher: one (N, C_t, H_t, W_t) each."""
         self.check_inputs(student_feats, teacher_sizes)
-        chain = _compiled_chain() if self.use_compile else _chain
+        chain = _compiled_chain() if self.impl == 'compiled' else _chain
         return chain(self, list(student_feats), [tuple(int(d) for d in s) for s in teacher_sizes])
 
 
@@ -68,5 +66,5 @@ def _chain(connector: ABFConnector, feats: List[Tensor], sizes: List[tuple]) -> 
 
 @lru_cache(maxsize=None)
 def _compiled_chain() -> Callable:
-    """:func:`_chain` through ``torch.compile``, compiled for each form at its first call."""
+    """:func:`_chain` (the literal form) through ``torch.compile``, built at its first call."""
     return torch.compile(_chain)

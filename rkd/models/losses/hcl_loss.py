@@ -79,15 +79,14 @@ class HCLoss(nn.Module):
         levels: Pyramid pool sizes (positive ints), weighted 1/2, 1/4, ... in this order among
             those smaller than the map height; ``()`` is the plain MSE.
         loss_weight: Factor of the sum over levels: finite, not negative.
-        impl: ``'fast'`` (default) or ``'reference'``, the paper's formula literally.
-        compile: Run the sum over levels through ``torch.compile`` (compiled at the first call).
+        impl: ``'fast'`` (default), ``'reference'`` (the paper's formula literally) or
+            ``'compiled'`` (the reference through ``torch.compile``, compiled at the first call).
     """
 
     def __init__(self, levels: Sequence[int] = (4, 2, 1), loss_weight: float = 1.0,
-                 impl: str = 'fast', compile: bool = False) -> None:
+                 impl: str = 'fast') -> None:
         super().__init__()
         self.impl = check_impl(impl, 'HCLoss')
-        self.use_compile = compile
         self.levels = check_levels(levels)
         self.loss_weight = check_loss_weight(loss_weight)
 
@@ -102,7 +101,7 @@ class HCLoss(nn.Module):
                 raise ValueError(f'HCLoss level {i}: student feature of shape {tuple(y.shape)} '
                                  f'vs teacher feature of shape {tuple(t.shape)}')
         level_loss = hcl_fast if self.impl == 'fast' else hcl_reference
-        total = _compiled_sum() if self.use_compile else _sum_of_levels
+        total = _compiled_sum() if self.impl == 'compiled' else _sum_of_levels
         return self.loss_weight * total(level_loss, list(preds), list(targets), self.levels)
 
 

@@ -310,3 +310,32 @@ def test_forward_errors_show_expected_and_got(impl):
     bad = [feats[0], torch.randn(3, 5, 2, 2)]
     with pytest.raises(ValueError, match=r'level 1.*\(N, 8, H, W\), got \(3, 5, 2, 2\)'):
         connector(bad, [(4, 4), (2, 2)])
+
+
+def test_unknown_impl_names_the_forms():
+    with pytest.raises(ValueError, match=r"ABFConnector impl must be one of \('fast', "
+                       r"'reference', 'compiled'\), got 'fats' \(did you mean 'fast'\?\)"):
+        build([4, 8], [6, 10], impl='fats')
+
+
+@pytest.mark.slow  # torch.compile takes about a minute (minutes on a busy 2-core machine)
+def test_compiled_connector_and_loss_match_reference():
+    """``impl='compiled'``: the literal forms through torch.compile, in training, with a resize
+    and a fusion; outputs, gradients and BN statistics as the reference's."""
+    s_ch, t_ch, s_sizes, t_sizes = [4, 6], [5, 8], [(6, 6), (3, 3)], [(6, 6), (2, 2)]
+    torch.manual_seed(0)
+    reference = build(s_ch, t_ch, impl='reference')
+    compiled = build(s_ch, t_ch, impl='compiled')
+    compiled.load_state_dict(reference.state_dict())
+    feats = make_inputs(s_ch, s_sizes)
+    teacher = [torch.randn(3, c, *s) for c, s in zip(t_ch, t_sizes)]
+    results = []
+    for impl, connector in (('reference', reference), ('compiled', compiled)):
+        loss = MODELS.build(dict(type='rkd.HCLoss', impl=impl))
+        for _ in range(2):  # the second call runs the compiled code without compiling
+            value = loss(connector(feats, t_sizes), teacher)
+        results.append([value.detach()] + list(
+            torch.autograd.grad(value, list(feats) + list(connector.parameters()))))
+    assert_all_close(results[1], results[0], 1e-5)
+    assert_all_close(list(compiled.state_dict().values()),
+                     list(reference.state_dict().values()), 1e-6)
