@@ -96,7 +96,7 @@ def test_non_finite_runs_stop_and_leave_the_good_files(tmp_path):
     write_config(zero_std, tmp_path / 'data', tmp_path / 'teacher.pth', max_iters=4, std=0.0)
     run = train(zero_std, work, '--resume')
     assert run.returncode == 1, run.stdout[-3000:]
-    assert ("rkd: Non-finite loss at iteration 3: loss = nan (the student's task loss); "
+    assert ("rkd: Non-finite loss at iteration 3: loss_student = nan (the student's task loss); "
             'loss_reviewkd = nan (the ReviewKD loss; teacher feature non-finite at level(s) '
             '[0, 1, 2, 3, 4] of 5, student feature non-finite at level(s) [0, 1, 2, 3, 4] of '
             '5); the inputs are already non-finite after the data preprocessor. Training '

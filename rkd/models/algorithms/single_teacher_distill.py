@@ -11,13 +11,15 @@ from mmengine.logging import print_log
 
 from rkd.registry import MODELS
 from rkd.utils import load_weights
-from ..distillers import ReviewKDDistiller
+from ..distillers import BaseDistiller
 from .model_builder import build_task_model
-from .teacher_state import leave_teacher_out_of_state_dict
 from .teacher_bn import check_bn_mode, teacher_bn_mode
 from .synthetic_batch import synthetic_batch, synthetic_samples
 from .teacher_inputs import TeacherRenormalizer
+from .teacher_state import leave_teacher_out_of_state_dict
 
+# The log name of a student loss called just ``loss``, the name of mmengine's total.
+STUDENT_LOSS = 'loss_student'
 # Modules the task models run in ``extract_feat`` (mmpretrain, mmdet and mmseg alike): a teacher
 # recorded only there stops before its head.
 FEATURE_MODULES = ('backbone', 'neck')
@@ -38,7 +40,8 @@ class SingleTeacherDistill(BaseModel):
             BN statistics; ``'batch_stats'`` with each batch's, as the official ReviewKD CIFAR
             code's teacher, its stored statistics untouched and every other layer in eval
             (``teacher_bn.py``).
-        distiller: config of the distiller (``rkd.ReviewKDDistiller``).
+        distiller: config of the distiller (``rkd.ReviewKDDistiller``, or any
+            ``BaseDistiller``).
         data_preprocessor: the config's top-level preprocessor, which the Runner hands to the
             model it builds: the student's, unless the student dict has its own (as for a plain
             task model). Both networks get the batch it makes; when the teacher's own
@@ -73,13 +76,13 @@ class SingleTeacherDistill(BaseModel):
             'data_preprocessor' in teacher_config
         self.teacher_renormalizer = TeacherRenormalizer.between(
             self.data_preprocessor, self.teacher.data_preprocessor) if own_preprocessor else None
-        self.distiller: ReviewKDDistiller = MODELS.build(distiller)
+        self.distiller: BaseDistiller = MODELS.build(distiller)
         self.distiller.student_recorders.bind(self.student)
         self.distiller.teacher_recorders.bind(self.teacher)
         self._teacher_stops_at_features = all(
             source.split('.')[0] in FEATURE_MODULES
             for source in self.distiller.teacher_recorders.sources)
-        self._build_connector(tuple(probe_input_shape))
+        self._prepare_distiller(tuple(probe_input_shape))
 
     @staticmethod
     def _build_teacher(config: Union[str, dict], checkpoint: Optional[str] = None,
@@ -96,11 +99,11 @@ class SingleTeacherDistill(BaseModel):
         teacher.requires_grad_(False)
         return teacher.eval()
 
-    def _build_connector(self, probe_input_shape: tuple) -> None:
+    def _prepare_distiller(self, probe_input_shape: tuple) -> None:
         channels, *size = probe_input_shape
         inputs, data_samples = synthetic_batch(self.student, 2, size, channels)
         student_feats, teacher_feats = self.probe_features(inputs, data_samples)
-        self.distiller.build_connector(student_feats, teacher_feats)
+        self.distiller.prepare(student_feats, teacher_feats)
 
     def probe_features(self, inputs: torch.Tensor, data_samples: Optional[list] = None
                        ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
@@ -150,9 +153,16 @@ class SingleTeacherDistill(BaseModel):
             return recorded.features()
 
     def loss(self, inputs: torch.Tensor, data_samples: list) -> Dict[str, torch.Tensor]:
-        """The student's own losses plus the distillation loss."""
+        """The student's own losses plus the distillation losses.
+
+        mmengine logs the total under ``loss``; a student loss of that very name (mmpretrain's
+        classifiers return one) would overwrite it in the log, so it is renamed
+        ``STUDENT_LOSS``.
+        """
         teacher_feats = self.teacher_features(inputs, data_samples)
         losses, student_feats = self.student_loss(inputs, data_samples)
+        if 'loss' in losses:
+            losses[STUDENT_LOSS] = losses.pop('loss')
         distill_losses = self.distiller(student_feats, teacher_feats)
         clash = set(losses) & set(distill_losses)
         if clash:

@@ -1,4 +1,5 @@
+from .base_distiller import BaseDistiller
 from .reviewkd_distiller import ReviewKDDistiller
 from .warmup import LinearWarmup
 
-__all__ = ['ReviewKDDistiller', 'LinearWarmup']
+__all__ = ['BaseDistiller', 'LinearWarmup', 'ReviewKDDistiller']

@@ -1,33 +1,37 @@
-"""ReviewKD's distiller: recorded features -> connector -> loss."""
-from typing import Dict, List, Optional, Sequence, Union
+"""ReviewKD's distiller: recorded features -> connector -> loss, plus optional named losses."""
+from typing import Dict, List, Optional, Sequence
 
 import torch
-from mmengine.model import BaseModule
+from torch import Tensor
 
 from rkd.registry import MODELS
-from ..recorders import ModuleRecorder, RecorderGroup
+from .base_distiller import BaseDistiller, RecorderCfg
 from .warmup import build_warmup
-
-RecorderCfg = Union[str, dict, ModuleRecorder]
 
 
 @MODELS.register_module()
-class ReviewKDDistiller(BaseModule):
-    """Owns the recorders of both networks, the connector and the distillation loss.
+class ReviewKDDistiller(BaseDistiller):
+    """The student's levels through a connector (the ABF chain) onto the teacher's, with a loss
+    (HCL) level by level; optionally more named losses, each on one recorded output of each
+    network (for example logit KD on the heads' outputs).
 
-    The connector's channels are not configured: :meth:`build_connector` reads them from the
-    features of a probe forward (the algorithm runs it at build time), so configs list module
-    names only. Any registered connector taking ``student_channels`` and ``teacher_channels`` and
-    any loss taking ``(aligned, teacher_feats)`` plug in by ``type``.
+    The connector's channels are not configured: :meth:`prepare` reads them from the features of
+    the algorithm's probe step, so configs list module names only. Any registered connector (see
+    ``BaseConnector``) and any loss taking ``(student_levels, teacher_levels)`` and summing over
+    them plug in by ``type``; the loss is called per level, so that each level's share is logged.
 
     Args:
-        student_recorders: where to record the student, shallow -> deep.
-        teacher_recorders: where to record the teacher, one feature per student feature.
+        student_recorders: the student's levels, shallow -> deep.
+        teacher_recorders: the teacher's levels, one per student level.
         connector: config of the connector, without channels.
-        loss: config of the loss.
-        warmup: ``dict(length=..., by_epoch=...)`` for a linear warm-up of the loss, or None.
-        loss_name: key of the distillation loss in the returned dict; it must contain ``loss``
-            for mmengine to add it to the total.
+        loss: config of the loss between connector outputs and teacher levels.
+        warmup: ``dict(length=..., by_epoch=...)``: a linear warm-up of every distillation loss.
+        loss_name: key of the ReviewKD loss in the returned dict; it must contain ``loss`` for
+            mmengine to train on it.
+        extra_losses: ``{name: dict(type=..., student=<recorder>, teacher=<recorder>, ...)}``:
+            the loss ``type`` built with the other keys, called on the student's and the
+            teacher's recorded outputs, e.g. ``loss_kd=dict(type='rkd.KDLoss',
+            temperature=4.0, student='head.fc', teacher='head.fc')``.
     """
 
     def __init__(self,
@@ -37,48 +41,72 @@ class ReviewKDDistiller(BaseModule):
                  loss: dict = dict(type='rkd.HCLoss'),
                  warmup: Optional[dict] = None,
                  loss_name: str = 'loss_reviewkd',
+                 extra_losses: Optional[Dict[str, dict]] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg)
-        if 'loss' not in loss_name:
-            raise ValueError(f'loss_name "{loss_name}" must contain "loss", or mmengine will log '
-                             'it without training on it.')
-        self.student_recorders = RecorderGroup(student_recorders, network='the student')
-        self.teacher_recorders = RecorderGroup(teacher_recorders, network='the teacher')
+        extra_losses = {name: dict(cfg) for name, cfg in (extra_losses or {}).items()}
+        for name, cfg in {loss_name: {}, **extra_losses}.items():
+            _check_loss_name(name)
+            missing = {'student', 'teacher'} - set(cfg) if cfg else set()
+            if missing:
+                raise ValueError(f'extra_losses[{name!r}] needs the recorder of each network it '
+                                 f'reads: {sorted(missing)} missing, e.g. student=\'head.fc\'.')
+        super().__init__(
+            [*student_recorders, *(cfg.pop('student') for cfg in extra_losses.values())],
+            [*teacher_recorders, *(cfg.pop('teacher') for cfg in extra_losses.values())],
+            init_cfg)
         self.connector_cfg = dict(connector)
         self.connector: Optional[torch.nn.Module] = None
         self.loss = MODELS.build(loss)
+        self.extra_losses = torch.nn.ModuleDict(
+            {name: MODELS.build(cfg) for name, cfg in extra_losses.items()})
         self.warmup = build_warmup(warmup)
         self.loss_name = loss_name
 
-    def build_connector(self, student_feats: List[torch.Tensor],
-                        teacher_feats: List[torch.Tensor]) -> None:
-        """Build the connector for the channels of these (probe) features."""
-        self._check_pairing(student_feats, teacher_feats)
+    def prepare(self, student_feats: List[Tensor], teacher_feats: List[Tensor]) -> None:
+        """Build the connector for the channels of the probe step's levels."""
+        n = self._check_pairing(student_feats, teacher_feats)
         self.connector = MODELS.build(
             dict(self.connector_cfg,
-                 student_channels=[f.shape[1] for f in student_feats],
-                 teacher_channels=[f.shape[1] for f in teacher_feats]))
+                 student_channels=[f.shape[1] for f in student_feats[:n]],
+                 teacher_channels=[f.shape[1] for f in teacher_feats[:n]]))
 
-    def _check_pairing(self, student_feats: List[torch.Tensor],
-                       teacher_feats: List[torch.Tensor]) -> None:
-        if len(student_feats) != len(teacher_feats):
+    def _check_pairing(self, student_feats: List[Tensor], teacher_feats: List[Tensor]) -> int:
+        """The number of ReviewKD levels (the extra losses' features come last, one each)."""
+        if len(student_feats) != len(teacher_feats) or len(student_feats) <= len(
+                self.extra_losses):
             raise ValueError(
                 f'The student recorders yield {len(student_feats)} features '
                 f'{[tuple(f.shape) for f in student_feats]} from {self.student_recorders.sources}, '
                 f'the teacher recorders {len(teacher_feats)} '
                 f'{[tuple(f.shape) for f in teacher_feats]} from {self.teacher_recorders.sources}. '
-                'ReviewKD pairs them one to one: record as many levels in both.')
+                'ReviewKD pairs them one to one: record as many levels in both (a recorder of '
+                'a tuple output yields one feature per element; each extra loss one).')
+        return len(student_feats) - len(self.extra_losses)
 
-    def forward(self, student_feats: List[torch.Tensor],
-                teacher_feats: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """The distillation loss (and the warm-up factor, logged) for one step's features."""
+    def forward(self, student_feats: List[Tensor],
+                teacher_feats: List[Tensor]) -> Dict[str, Tensor]:
+        """The ReviewKD loss and the extra losses (times the warm-up factor), each level's share
+        of the ReviewKD loss and the warm-up factor (logged only) for one step's features."""
         if self.connector is None:
-            raise RuntimeError('build_connector() must run before the first step; '
+            raise RuntimeError('prepare() must run before the first step; '
                                'SingleTeacherDistill does it when it is built.')
-        self._check_pairing(student_feats, teacher_feats)
-        aligned = self.connector(student_feats, [t.shape[-2:] for t in teacher_feats])
-        loss = self.loss(aligned, teacher_feats)
-        if self.warmup is None:
-            return {self.loss_name: loss}
-        factor = self.warmup.factor()
-        return {self.loss_name: loss * factor, 'reviewkd_warmup': loss.new_tensor(factor)}
+        n = self._check_pairing(student_feats, teacher_feats)
+        teacher_levels = teacher_feats[:n]
+        aligned = self.connector(student_feats[:n], [t.shape[-2:] for t in teacher_levels])
+        per_level = [self.loss([y], [t]) for y, t in zip(aligned, teacher_levels)]
+        factor = 1.0 if self.warmup is None else self.warmup.factor()
+        losses = {self.loss_name: torch.stack(per_level).sum() * factor}
+        for (name, loss), s, t in zip(self.extra_losses.items(), student_feats[n:],
+                                      teacher_feats[n:]):
+            losses[name] = loss(s, t) * factor
+        losses.update({f'reviewkd_level{i}': level.detach() * factor
+                       for i, level in enumerate(per_level)})
+        if self.warmup is not None:
+            losses['reviewkd_warmup'] = per_level[0].new_tensor(factor)
+        return losses
+
+
+def _check_loss_name(name: str) -> None:
+    if 'loss' not in name:
+        raise ValueError(f'Loss name "{name}" must contain "loss", or mmengine will log it '
+                         'without training on it.')

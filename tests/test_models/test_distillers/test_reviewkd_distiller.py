@@ -1,0 +1,59 @@
+"""ReviewKDDistiller: the ReviewKD loss, each level's share, extra named losses."""
+import pytest
+import torch
+from helpers import reviewkd_algorithm
+
+from rkd.models.algorithms.synthetic_batch import synthetic_samples
+from rkd.models.losses import KDLoss
+from rkd.registry import MODELS
+
+
+def kd_algorithm(**extra):
+    return reviewkd_algorithm(extra_losses=dict(
+        loss_kd=dict(type='rkd.KDLoss', temperature=2.0, student='head.fc',
+                     teacher='head.fc', **extra)))
+
+
+def test_levels_add_up_to_the_reviewkd_loss(mmpretrain_scope):
+    algorithm = MODELS.build(reviewkd_algorithm(warmup=dict(length=4, by_epoch=False)))
+    inputs, samples = torch.randn(2, 3, 16, 16), synthetic_samples(algorithm.student, 2, (16, 16))
+    losses = algorithm.loss(inputs, samples)
+    levels = [losses[f'reviewkd_level{i}'] for i in range(5)]
+    torch.testing.assert_close(torch.stack(levels).sum(), losses['loss_reviewkd'].detach())
+    assert not any(level.requires_grad for level in levels)
+    assert 'loss_student' in losses and 'loss' not in losses
+
+
+def test_an_extra_logit_loss_reads_both_heads(mmpretrain_scope):
+    algorithm = MODELS.build(kd_algorithm())
+    inputs, samples = torch.randn(2, 3, 16, 16), synthetic_samples(algorithm.student, 2, (16, 16))
+    losses = algorithm.loss(inputs, samples)
+    with torch.no_grad():
+        expected = KDLoss(temperature=2.0)(algorithm.student(inputs, mode='tensor'),
+                                           algorithm.teacher(inputs, mode='tensor'))
+    torch.testing.assert_close(losses['loss_kd'].detach(), expected)
+    assert len(algorithm.distiller.connector.student_channels) == 5  # the logits are no level
+    losses['loss_kd'].backward()
+    assert algorithm.student.head.fc.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('extra_losses, message', [
+    (dict(kd=dict(type='rkd.KDLoss', student='head.fc', teacher='head.fc')), 'must contain'),
+    (dict(loss_kd=dict(type='rkd.KDLoss', student='head.fc')), r"\['teacher'\] missing"),
+])
+def test_bad_extra_losses_are_refused(mmpretrain_scope, extra_losses, message):
+    with pytest.raises(ValueError, match=message):
+        MODELS.build(reviewkd_algorithm(extra_losses=extra_losses))
+
+
+def test_the_log_shows_the_true_total(mmpretrain_scope):
+    """mmengine logs the trained total under ``loss``; the student's own ``loss`` is renamed."""
+    from mmengine.optim import OptimWrapper
+    algorithm = MODELS.build(kd_algorithm())
+    optim = OptimWrapper(torch.optim.SGD(algorithm.parameters(), lr=0.0))
+    samples = synthetic_samples(algorithm.student, 2, (16, 16))
+    log = algorithm.train_step(dict(inputs=[torch.randint(0, 255, (3, 16, 16), dtype=torch.uint8)
+                                            for _ in range(2)], data_samples=samples), optim)
+    trained = log['loss_student'] + log['loss_reviewkd'] + log['loss_kd']
+    torch.testing.assert_close(log['loss'], trained)
+    assert log['loss'] > log['loss_student']
