@@ -12,7 +12,8 @@ from rkd.registry import MODELS
 
 
 def build_task_model(model: Union[str, dict, ConfigDict],
-                     data_preprocessor: Optional[dict] = None) -> BaseModel:
+                     data_preprocessor: Optional[dict] = None,
+                     overrides: Optional[dict] = None) -> BaseModel:
     """A model from a config file (its ``model``, built in its ``default_scope`` after its
     ``custom_imports``) or from a model dict (built in the current default scope).
 
@@ -24,6 +25,10 @@ def build_task_model(model: Union[str, dict, ConfigDict],
 
     Teachers usually come from their own training config, which may live in another task's
     scope than the distillation config: mmdet teacher, mmdet student, but an rkd algorithm.
+
+    ``overrides`` is merged into the model dict as a child config merges into its base (nested
+    dicts key by key, ``_delete_=True`` to replace one): a distillation config that takes its
+    student as ``{{_base_.model}}`` changes a field of it this way.
     """
     if isinstance(model, str):
         cfg = get_config(model) if '::' in model else Config.fromfile(model)
@@ -32,12 +37,16 @@ def build_task_model(model: Union[str, dict, ConfigDict],
         if cfg.get('custom_imports'):
             import_modules_from_strings(**cfg.custom_imports)
         with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-            return MODELS.build(_with_preprocessor(cfg.model, cfg.get('data_preprocessor')))
-    return MODELS.build(_with_preprocessor(model, data_preprocessor))
+            return MODELS.build(
+                _prepared(cfg.model, cfg.get('data_preprocessor'), overrides))
+    return MODELS.build(_prepared(model, data_preprocessor, overrides))
 
 
-def _with_preprocessor(model: dict, data_preprocessor: Optional[dict]) -> dict:
-    model = copy.deepcopy(model)
+def _prepared(model: dict, data_preprocessor: Optional[dict],
+              overrides: Optional[dict]) -> ConfigDict:
+    model = ConfigDict(copy.deepcopy(model))
+    if overrides:
+        model.merge(overrides)
     if data_preprocessor is not None:
         model.setdefault('data_preprocessor', data_preprocessor)
     return model

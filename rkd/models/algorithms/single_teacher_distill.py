@@ -48,6 +48,9 @@ class SingleTeacherDistill(BaseModel):
             preprocessor (from its config file, or its model dict if that has one) normalises
             differently, the teacher's copy is re-normalised on the fly
             (:class:`TeacherRenormalizer`).
+        student_overrides: merged into the student's model dict as a child config merges
+            into its base, e.g. ``dict(head=dict(num_classes=10))`` for a student taken as
+            ``{{_base_.model}}``; the teacher dict takes ``overrides`` likewise.
         probe_input_shape: (C, H, W) of the random batch (with data samples of the student's
             task) run through both networks at build time, as a training step runs them, to
             read the channels of the recorded features; any size the networks accept.
@@ -59,8 +62,9 @@ class SingleTeacherDistill(BaseModel):
                  distiller: dict,
                  data_preprocessor: Optional[dict] = None,
                  probe_input_shape: Sequence[int] = (3, 64, 64),
+                 student_overrides: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        student_model = build_task_model(student, data_preprocessor)
+        student_model = build_task_model(student, data_preprocessor, student_overrides)
         # One preprocessor, one batch for both networks: same images, padding and size.
         super().__init__(data_preprocessor=student_model.data_preprocessor, init_cfg=init_cfg)
         self.student = student_model
@@ -83,11 +87,12 @@ class SingleTeacherDistill(BaseModel):
             source.split('.')[0] in FEATURE_MODULES
             for source in self.distiller.teacher_recorders.sources)
         self._prepare_distiller(tuple(probe_input_shape))
+        self._check_trainable()
 
     @staticmethod
     def _build_teacher(config: Union[str, dict], checkpoint: Optional[str] = None,
-                       strict: bool = True) -> BaseModel:
-        teacher = build_task_model(config)
+                       strict: bool = True, overrides: Optional[dict] = None) -> BaseModel:
+        teacher = build_task_model(config, overrides=overrides)
         if checkpoint is None:
             print_log('The teacher has no checkpoint: it keeps its random initial weights. '
                       'This is only useful for tests.', logger='current', level=30)
@@ -104,6 +109,19 @@ class SingleTeacherDistill(BaseModel):
         inputs, data_samples = synthetic_batch(self.student, 2, size, channels)
         student_feats, teacher_feats = self.probe_features(inputs, data_samples)
         self.distiller.prepare(student_feats, teacher_feats)
+
+    def _check_trainable(self) -> None:
+        """Refuse a model with nothing to train (the optimizer would get no parameter) and warn
+        of a student without trainable parameters (only the connector would learn)."""
+        trainable = [name for name, p in self.named_parameters() if p.requires_grad]
+        if not trainable:
+            raise ValueError('Nothing in the distillation model is trainable: the student and '
+                             'the distiller have no parameter with requires_grad=True. Check '
+                             'the student\'s frozen_stages / requires_grad settings.')
+        if not any(name.startswith('student.') for name in trainable):
+            print_log('The student has no trainable parameter (frozen_stages or requires_grad '
+                      'in its config?): only the distiller trains, and the exported student '
+                      'will be the one you started from.', logger='current', level=30)
 
     def probe_features(self, inputs: torch.Tensor, data_samples: Optional[list] = None
                        ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
