@@ -1,3 +1,4 @@
 from .module_recorder import ModuleRecorder, RecorderGroup, as_feature_map, find_module
+from .tokens import TokenLayout
 
-__all__ = ['ModuleRecorder', 'RecorderGroup', 'as_feature_map', 'find_module']
+__all__ = ['ModuleRecorder', 'RecorderGroup', 'TokenLayout', 'as_feature_map', 'find_module']

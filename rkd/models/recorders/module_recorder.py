@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from rkd.registry import TASK_UTILS
+from .tokens import Grid, TokenLayout, as_grid, grids_in
 
 
 def find_module(model: nn.Module, name: str, network: str = 'the model') -> nn.Module:
@@ -22,15 +23,23 @@ def find_module(model: nn.Module, name: str, network: str = 'the model') -> nn.M
                       'Names are dotted paths of `model.named_modules()`, e.g. "backbone.layer1".')
 
 
-def as_feature_map(tensor: torch.Tensor, source: str) -> torch.Tensor:
-    """(N, C) embeddings become (N, C, 1, 1) maps; (N, C, H, W) maps pass unchanged."""
+def as_feature_map(tensor: torch.Tensor, source: str,
+                   tokens: Optional[TokenLayout] = None, passed: Sequence[Grid] = (),
+                   live: Optional[Grid] = None) -> torch.Tensor:
+    """(N, C) embeddings become (N, C, 1, 1) maps, (N, L, C) tokens (N, C, H, W) maps laid out
+    by ``tokens`` from the grids seen with them (see :meth:`TokenLayout.to_map`); (N, C, H, W)
+    maps pass unchanged."""
     if tensor.dim() == 2:
         return tensor[:, :, None, None]
+    if tensor.dim() == 3:
+        return (tokens or TokenLayout(source)).to_map(tensor, passed, live)
     if tensor.dim() == 4:
         return tensor
-    raise ValueError(f'Recorder "{source}" recorded a tensor of shape {tuple(tensor.shape)}; '
-                     'only (N, C) and (N, C, H, W) can be distilled. Pick another module or '
-                     'an `element` of its tuple.')
+    raise ValueError(
+        f'Recorder "{source}" recorded a tensor of shape {tuple(tensor.shape)}; only (N, C) '
+        'embeddings, (N, L, C) tokens and (N, C, H, W) maps can be distilled. Record another '
+        'module (tools/analysis_tools/list_features.py prints every module\'s output shapes) '
+        'or an `element` of a tuple output.')
 
 
 @TASK_UTILS.register_module()
@@ -47,6 +56,20 @@ class ModuleRecorder:
         clone: copy the value when it is recorded. Inputs are cloned by default because an
             in-place module (``ReLU(inplace=True)``) overwrites them; a later in-place change of
             an uncloned output is detected and reported.
+        grid: ``(H, W)`` of recorded (N, L, C) transformer tokens. By default the tokens of a
+            ViT/DeiT layer or a Swin stage or block are laid out with no option: the grid is
+            the first of the ``(H, W)`` passed or returned with them (Swin), the grid the
+            network's patch embedding made in that forward, its nominal ``patch_resolution``
+            and a square that holds the patch tokens exactly. Set it when none fits.
+        extra_tokens: how many tokens precede the patch tokens and are dropped (the class
+            token, DeiT's distillation token); by default the network's ``num_extra_tokens``
+            (0 for a network without any). To distil the class token itself, record the input
+            of the head's classifier instead, e.g. ``dict(source='head.layers.head',
+            io='input')``.
+
+    Example: a DeiT-S layer, 1 class + 14 x 14 patch tokens of 384 channels at 224 px,
+    recorded as a (N, 384, 14, 14) map: ``'backbone.layers.11'``, or with the options spelled
+    out, ``dict(source='backbone.layers.11', grid=(14, 14), extra_tokens=1)``.
     """
 
     def __init__(self,
@@ -54,7 +77,9 @@ class ModuleRecorder:
                  io: str = 'output',
                  call: int = -1,
                  element: Optional[int] = None,
-                 clone: Optional[bool] = None) -> None:
+                 clone: Optional[bool] = None,
+                 grid: Optional[Sequence[int]] = None,
+                 extra_tokens: Optional[int] = None) -> None:
         if io not in ('output', 'input'):
             raise ValueError(f'Recorder "{source}": io must be "output" or "input", got "{io}".')
         self.source = source
@@ -62,6 +87,7 @@ class ModuleRecorder:
         self.call = call
         self.element = element
         self.clone = io == 'input' if clone is None else clone
+        self.tokens = TokenLayout(source, grid, extra_tokens)
         self._handle = None
         self._calls = 0
         self._kept: Union[deque, List] = deque()
@@ -74,14 +100,17 @@ class ModuleRecorder:
         """Start recording ``module`` (the one named ``source``); earlier values are dropped."""
         self.detach()
         self.reset()
+        self.tokens.attach()
         if self.io == 'input':
             self._handle = module.register_forward_pre_hook(
-                lambda mod, args: self._record(args[0] if args else None))
+                lambda mod, args: self._record(args[0] if args else None, args))
         else:
             self._handle = module.register_forward_hook(
-                lambda mod, args, output: self._record(output))
+                lambda mod, args, output: self._record(
+                    output, (*(output if isinstance(output, (tuple, list)) else ()), *args)))
 
     def detach(self) -> None:
+        self.tokens.detach()
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
@@ -91,7 +120,9 @@ class ModuleRecorder:
         # Keep only the call we will return: memory stays flat however often a module runs.
         self._kept = deque(maxlen=-self.call) if self.call < 0 else []
 
-    def _record(self, value: Any) -> None:
+    def _record(self, value: Any, context: Sequence[Any]) -> None:
+        """Keep ``value``'s tensors, with the grids tokens could have: the ``(H, W)`` pairs in
+        ``context`` (the output's elements, the arguments) and the live patch grid."""
         index = self._calls
         self._calls += 1
         if self.call >= 0 and index != self.call:
@@ -99,7 +130,8 @@ class ModuleRecorder:
         tensors = self._select(value)
         if self.clone:
             tensors = [t.clone() for t in tensors]
-        self._kept.append([(t, t._version) for t in tensors])
+        self._kept.append(([(t, t._version) for t in tensors], grids_in(context),
+                           self.tokens.live_grid))
 
     def _select(self, value: Any) -> List[torch.Tensor]:
         if isinstance(value, torch.Tensor):
@@ -114,6 +146,14 @@ class ModuleRecorder:
                 raise IndexError(f'Recorder "{self.source}": element {self.element} asked, but '
                                  f'the {self.io} is a sequence of {len(values)}.')
             values = [values[self.element]]
+        else:  # an (H, W) next to tokens (a Swin stage's output) is their grid, not a feature
+            values = [v for v in values if as_grid(v) is None]
+        for v in values:
+            if not isinstance(v, torch.Tensor):
+                raise TypeError(
+                    f'Recorder "{self.source}" ({self.io}) got a {type(v).__name__} in its '
+                    f'{type(value).__name__}; only tensors can be recorded. Set `element` to '
+                    'the index of a tensor, or record the module that makes it.')
         return values
 
     def features(self) -> List[torch.Tensor]:
@@ -122,14 +162,15 @@ class ModuleRecorder:
         if not 0 <= wanted < self._calls or not self._kept:
             raise RuntimeError(f'Recorder "{self.source}" wanted call {self.call} of the '
                                f'{self.io}, but the module ran {self._calls} time(s) this step.')
-        record = self._kept[0]
+        record, passed, live = self._kept[0]
         for tensor, version in record:
             if tensor._version != version:
                 raise RuntimeError(
                     f'Recorder "{self.source}": the recorded {self.io} was modified in place '
                     'after it was recorded (an in-place activation follows the module?). '
                     'Set clone=True for this recorder.')
-        return [as_feature_map(tensor, self.source) for tensor, _ in record]
+        return [as_feature_map(tensor, self.source, self.tokens, passed, live)
+                for tensor, _ in record]
 
 
 class RecorderGroup:
@@ -150,6 +191,7 @@ class RecorderGroup:
         self.network = network
         self.recorders = [self._build(r) for r in recorders]
         self._modules: Optional[List[nn.Module]] = None
+        self._model_type = ''
 
     @staticmethod
     def _build(recorder: Union[str, dict, ModuleRecorder]) -> ModuleRecorder:
@@ -170,6 +212,9 @@ class RecorderGroup:
         early, and a step attaches its hooks without searching the module tree."""
         self._modules = [find_module(model, recorder.source, self.network)
                          for recorder in self.recorders]
+        for recorder in self.recorders:
+            recorder.tokens.bind(model)
+        self._model_type = f' ({type(model).__name__})'
         return self
 
     @contextmanager
@@ -197,5 +242,5 @@ class RecorderGroup:
             try:
                 features.extend(recorder.features())
             except (RuntimeError, ValueError) as error:
-                raise type(error)(f'In {self.network}: {error}') from None
+                raise type(error)(f'In {self.network}{self._model_type}: {error}') from None
         return features
