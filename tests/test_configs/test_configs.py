@@ -35,6 +35,7 @@ LOSS_WEIGHTS = {
     'reviewkd_resnet56_resnet20_cifar100': 0.6,
     'reviewkd_resnet110_resnet32_cifar100': 1.0,
     'reviewkd_resnet32x4_resnet8x4_cifar100': 5.0,
+    'reviewkd_resnet32x4_resnet8x4_kd_cifar100': 5.0,  # variant: HCL + logit KD
     'reviewkd_wrn_40_2_wrn_16_2_cifar100': 5.0,
     'reviewkd_wrn_40_2_wrn_40_1_cifar100': 5.0,
     'reviewkd_vgg13_vgg8_cifar100': 5.0,
@@ -56,6 +57,7 @@ CHANNELS = {
     'reviewkd_resnet56_resnet20_cifar100': ([16, 32, 64, 64], [16, 32, 64, 64]),
     'reviewkd_resnet110_resnet32_cifar100': ([16, 32, 64, 64], [16, 32, 64, 64]),
     'reviewkd_resnet32x4_resnet8x4_cifar100': ([64, 128, 256, 256], [64, 128, 256, 256]),
+    'reviewkd_resnet32x4_resnet8x4_kd_cifar100': ([64, 128, 256, 256], [64, 128, 256, 256]),
     'reviewkd_wrn_40_2_wrn_16_2_cifar100': ([32, 64, 128, 128], [32, 64, 128, 128]),
     'reviewkd_wrn_40_2_wrn_40_1_cifar100': ([16, 32, 64, 64], [32, 64, 128, 128]),
     'reviewkd_vgg13_vgg8_cifar100': ([128, 256, 512, 512, 512], [128, 256, 512, 512, 512]),
@@ -145,6 +147,8 @@ def test_config_builds_and_trains_one_step(path, at_repo_root):
         return
     assert math.isfinite(log_vars['loss_reviewkd']) and log_vars['loss_reviewkd'] > 0
     distiller = cfg.model.distiller
+    for name in distiller.get('extra_losses', {}):
+        assert math.isfinite(log_vars[name]) and log_vars[name] > 0
     levels = len(distiller.student_recorders)
     assert len(distiller.teacher_recorders) == levels
     connector = model.distiller.connector
@@ -155,7 +159,8 @@ def test_config_builds_and_trains_one_step(path, at_repo_root):
     # random stage features take both signs when recorded before their ReLU, as the paper's.
     _, teacher_feats = model.probe_features(torch.randn(2, 3, size, size))
     post_relu = path.stem in POST_RELU_TEACHERS
-    assert all((f.min() >= 0) == post_relu for f in teacher_feats[:-1]), \
+    stages = teacher_feats[:len(connector.abfs) - 1]  # not the embedding, nor extra losses'
+    assert all((f.min() >= 0) == post_relu for f in stages), \
         'teacher stage features pre-activation (post-ReLU for the official ImageNet ResNets)'
 
 
