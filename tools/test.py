@@ -6,7 +6,8 @@ from mmengine.model import is_model_wrapper
 
 from rkd.apis import (add_runner_args, build_runner, enable_visualization, exit_on_checkpoint_error,
                       load_config, parse_runner_args)
-from rkd.utils import load_weights, register_all_modules
+from rkd.checkpoint import load_weights
+from rkd.utils import register_all_modules
 
 
 def parse_args() -> argparse.Namespace:

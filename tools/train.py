@@ -4,7 +4,8 @@ import argparse
 from rkd.apis import (add_runner_args, build_runner, enable_amp, enable_auto_scale_lr,
                       exit_on_checkpoint_error, load_config, parse_runner_args, set_resume,
                       start_checkpoint)
-from rkd.utils import checkpoint_role, register_all_modules
+from rkd.checkpoint import checkpoint_role
+from rkd.utils import register_all_modules
 from rkd.utils.dist import setup_cpu_distributed
 from rkd.utils.non_finite import NonFiniteError
 

@@ -1,7 +1,8 @@
+from rkd.checkpoint import export_student, load_student, save_student_checkpoint, student_state_dict
+
 from .config import (add_runner_args, build_runner, enable_amp, enable_auto_scale_lr,
                      enable_visualization, exit_on_checkpoint_error, load_config, parse_runner_args,
                      set_resume, start_checkpoint)
-from .export import export_student, load_student, save_student_checkpoint, student_state_dict
 
 __all__ = [
     'add_runner_args', 'build_runner', 'enable_amp', 'enable_auto_scale_lr',

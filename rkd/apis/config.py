@@ -10,7 +10,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
-from rkd.utils import CheckpointLoadError
+from rkd.checkpoint import CheckpointLoadError
 from rkd.utils.non_finite import NonFiniteError
 
 

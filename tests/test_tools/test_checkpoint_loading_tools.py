@@ -12,7 +12,7 @@ from malicious_checkpoints import MALICIOUS
 from mmengine.registry import DefaultScope
 from mmengine.runner import save_checkpoint
 
-from rkd.utils import safe_torch_load
+from rkd.checkpoint import safe_torch_load
 
 REPO = Path(__file__).parents[2]
 

@@ -121,7 +121,7 @@ def test_train_test_export_on_tiny_coco(tmp_path, shipped, student_kind, teacher
     from mmengine.runner import save_checkpoint
 
     from rkd.apis import load_student
-    from rkd.utils import safe_torch_load
+    from rkd.checkpoint import safe_torch_load
 
     write_coco(tmp_path / 'coco')
     data = data_settings(tmp_path / 'coco', with_mask='segm' in metrics)

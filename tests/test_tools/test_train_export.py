@@ -48,7 +48,7 @@ def test_train_resume_test_export_and_strict_load(tmp_path):
 
     run_tool('export_student.py', str(work_dir / 'iter_3.pth'), str(tmp_path / 'student.pth'))
     from rkd.apis import load_student
-    from rkd.utils import safe_torch_load
+    from rkd.checkpoint import safe_torch_load
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         student = MODELS.build(tiny_classifier(base_channels=4)).eval()
     load_student(student, str(tmp_path / 'student.pth'))

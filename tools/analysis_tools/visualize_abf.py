@@ -15,8 +15,9 @@ from mmengine.registry import DefaultScope
 
 from rkd.analysis.abf_visualizer import abf_maps, image_batch, save_level_figure
 from rkd.apis import exit_on_checkpoint_error
+from rkd.checkpoint import load_weights
 from rkd.registry import MODELS
-from rkd.utils import load_weights, register_all_modules
+from rkd.utils import register_all_modules
 
 
 def parse_args() -> argparse.Namespace:

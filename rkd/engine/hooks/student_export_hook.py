@@ -5,7 +5,7 @@ from mmengine.dist import master_only
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from rkd.apis import save_student_checkpoint
+from rkd.checkpoint import save_student_checkpoint
 from rkd.registry import HOOKS
 
 

@@ -10,7 +10,7 @@ from mmengine.model import BaseModel
 from mmengine.logging import print_log
 
 from rkd.registry import MODELS
-from rkd.utils import load_weights
+from rkd.checkpoint import load_weights
 from ..distillers import BaseDistiller
 from .model_builder import build_task_model
 from .teacher_bn import check_bn_mode, teacher_bn_mode

@@ -5,8 +5,10 @@ from typing import Optional
 import torch
 from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint, weights_to_cpu
 
-from rkd.utils import checkpoint_role, load_weights
 from rkd.utils.non_finite import NonFiniteError, few, non_finite_names
+
+from .safe_loading import checkpoint_role
+from .weights import load_weights
 
 STUDENT_PREFIX = 'student.'
 

@@ -10,7 +10,8 @@ from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
 
 import rkd  # noqa: F401  (registers rkd's checkpoint loaders)
-from rkd.utils import CheckpointLoadError, UnsafeCheckpointError, checkpoint_role, safe_torch_load
+from rkd.checkpoint import (CheckpointLoadError, UnsafeCheckpointError, checkpoint_role,
+                            safe_torch_load)
 
 
 @pytest.fixture

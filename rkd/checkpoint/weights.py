@@ -6,7 +6,7 @@ from mmengine.logging import print_log
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
-from .checkpoint_safety import CheckpointLoadError, checkpoint_role
+from .safe_loading import CheckpointLoadError, checkpoint_role
 
 # Prefixes a wrapper adds to saved keys (DDP's ``module.``), removed as mmengine does.
 WRAPPER_PREFIX = re.compile(r'^module\.')

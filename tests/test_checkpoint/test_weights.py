@@ -5,7 +5,7 @@ from mmengine.runner import save_checkpoint
 from torch import nn
 
 import rkd  # noqa: F401  (registers rkd's checkpoint loaders)
-from rkd.utils import CheckpointLoadError, load_weights
+from rkd.checkpoint import CheckpointLoadError, load_weights
 
 
 def net(width: int = 4) -> nn.Module:
