@@ -105,7 +105,15 @@ class SingleTeacherDistill(BaseModel):
         return teacher.eval()
 
     def _prepare_distiller(self, probe_input_shape: tuple) -> None:
+        if len(probe_input_shape) != 3:
+            raise ValueError(f'probe_input_shape must be (C, H, W), got {probe_input_shape}')
         channels, *size = probe_input_shape
+        mean = getattr(self.data_preprocessor, 'mean', None)
+        if mean is not None and mean.numel() not in (1, channels):
+            raise ValueError(
+                f'probe_input_shape {probe_input_shape} has {channels} channels, but the '
+                f'student\'s data preprocessor normalises {mean.numel()}: set probe_input_shape='
+                f'({mean.numel()}, {size[0]}, {size[1]}).')
         inputs, data_samples = synthetic_batch(self.student, 2, size, channels)
         student_feats, teacher_feats = self.probe_features(inputs, data_samples)
         self.distiller.prepare(student_feats, teacher_feats)

@@ -74,3 +74,26 @@ def test_a_registered_distiller_plugs_in_and_trains(mmpretrain_scope):
     log = algorithm.train_step(data, optim)
     assert set(log) == {'loss', 'loss_student', 'loss_toy'}
     assert not torch.equal(algorithm.distiller.proj.weight, before)
+
+
+@pytest.mark.parametrize('shape, message', [
+    ((1, 16, 16), r'has 1 channels, but the student\'s data preprocessor normalises 3: set '
+                  r'probe_input_shape=\(3, 16, 16\)'),
+    ((16, 16), r'must be \(C, H, W\)'),
+])
+def test_a_probe_shape_that_does_not_fit_is_refused(mmpretrain_scope, shape, message):
+    with pytest.raises(ValueError, match=message):
+        MODELS.build(dict(reviewkd_algorithm(), probe_input_shape=shape))
+
+
+def test_a_teacher_checkpoint_of_another_network_names_the_teacher(mmpretrain_scope, tmp_path):
+    from mmengine.runner import save_checkpoint
+
+    from helpers import tiny_classifier
+    from rkd.checkpoint import CheckpointLoadError
+    other = MODELS.build(tiny_classifier(base_channels=4))
+    save_checkpoint(dict(state_dict=other.state_dict()), str(tmp_path / 'other.pth'))
+    with pytest.raises(CheckpointLoadError, match=r'The teacher checkpoint ".*other.pth" does not '
+                       r'fit the model: 101 of another shape \(e.g. backbone.layer1.0.conv1.weight '
+                       r'\(file \(4, 64, 3, 3\), model \(8, 64, 3, 3\)\)'):
+        MODELS.build(reviewkd_algorithm(teacher_checkpoint=str(tmp_path / 'other.pth')))
