@@ -121,3 +121,11 @@ def test_urls_are_downloaded_then_loaded_safely(tmp_path, marker, monkeypatch):
     with checkpoint_role('teacher checkpoint', 'https://example.com/models/evil.pth'), \
             pytest.raises(UnsafeCheckpointError, match='The teacher checkpoint .*evil.pth'):
         _load_checkpoint('https://example.com/models/evil.pth')
+
+
+def test_a_missing_file_says_so_with_its_role(tmp_path):
+    missing = str(tmp_path / 'epoch_240.pth')
+    with checkpoint_role('teacher checkpoint', missing), \
+            pytest.raises(CheckpointLoadError, match=f'The teacher checkpoint "{missing}" does '
+                          'not exist'):
+        _load_checkpoint(missing)
