@@ -240,10 +240,10 @@ COMMANDS: Dict[str, Check] = {
         f'tools/test.py {DIGITS}/reviewkd_resnet32_resnet8_digits.py {{tmp}}/reviewkd/epoch_1.pth '
         f'--work-dir {{tmp}}/test_pair --cfg-options {TINY} '
         f'model.teacher.checkpoint={TEACHER_CKPT}', needs=(TEACHER_RUN, DISTILL_RUN)),
-    PY + 'tools/train.py my_configs/reviewkd_digits_w5.py': Run(
-        f'tools/train.py {MY}/reviewkd_digits_w5.py --work-dir {{tmp}}/w5 --cfg-options {TINY} '
-        f'model.teacher.checkpoint={TEACHER_CKPT}', needs=(TEACHER_RUN, ),
-        makes=('{tmp}/w5/student.pth', )),
+    PY + 'tools/train.py my_configs/reviewkd_resnet32_resnet14_digits.py': Run(
+        f'tools/train.py {MY}/reviewkd_resnet32_resnet14_digits.py --work-dir {{tmp}}/r14 '
+        f'--cfg-options {TINY} model.teacher.checkpoint={TEACHER_CKPT}', needs=(TEACHER_RUN, ),
+        makes=('{tmp}/r14/student.pth', )),
     # docs/own_model.md
     PY + f'tools/analysis_tools/list_features.py {OWN} --input-size 64 64': Run(
         f'tools/analysis_tools/list_features.py {{tmp}}/{OWN} --input-size 64 64'),
@@ -330,15 +330,29 @@ def test_every_documented_command_is_known():
     assert not stale, f'COMMANDS entries no document shows any more: {stale}'
 
 
-def test_documented_config_files_load(tmp):
+def test_documented_config_files_load(tmp, monkeypatch):
+    monkeypatch.chdir(REPO)
     written = sorted((tmp / 'my_configs').glob('*.py'))
-    assert [p.name for p in written] == ['reviewkd_digits_w5.py',
+    assert [p.name for p in written] == ['reviewkd_resnet32_resnet14_digits.py',
                                          'reviewkd_resnet50_mobilenetv2_in1k.py']
     for path in written:
         assert Config.fromfile(str(path)).model.type == 'rkd.SingleTeacherDistill'
+    # get_started.md's student override reaches the student that trains
+    from rkd.apis import build_runner, load_config
+    from rkd.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = load_config(str(written[0]), None, str(tmp / 'build' / 'r14'))
+    cfg.model.teacher.checkpoint = None
+    backbone = build_runner(cfg).model.student.backbone
+    assert [len(getattr(backbone, f'layer{i}')) for i in (1, 2, 3)] == [2, 2, 2]  # (14 - 2) / 6
 
 
-@pytest.mark.parametrize('command', list(COMMANDS), ids=lambda command: command[:70])
+# The torchrun runs start two processes (half a minute here): slow, as tests/test_tools' DDP test.
+@pytest.mark.parametrize('command', [
+    pytest.param(command, marks=pytest.mark.slow, id=command[:70])
+    if isinstance(check, ScriptRun) else pytest.param(command, id=command[:70])
+    for command, check in COMMANDS.items()
+])
 def test_documented_command_runs(command, tmp, monkeypatch):
     monkeypatch.chdir(REPO)  # the docs run every command from the repository root
     COMMANDS[command].check(tmp)
