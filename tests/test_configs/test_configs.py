@@ -48,6 +48,7 @@ LOSS_WEIGHTS = {
     'reviewkd_resnet50_mobilenetv1_in1k': 8.0,
     'reviewkd_resnet34_resnet18_preact_in1k': 1.0,  # variants: other recorded features
     'reviewkd_resnet50_mobilenetv1_preact_in1k': 8.0,
+    'reviewkd_deit-s_resnet18_in1k': 1.0,  # not in the paper: its ResNet34 -> ResNet18 weight
 }
 
 # (student channels, teacher channels) per level, shallow -> deep, as hard-coded per pair in the
@@ -73,6 +74,8 @@ CHANNELS = {
     'reviewkd_resnet34_resnet18_preact_in1k': ([64, 128, 256, 512, 512], [64, 128, 256, 512, 512]),
     'reviewkd_resnet50_mobilenetv1_preact_in1k': ([128, 256, 512, 1024, 1024],
                                                   [256, 512, 1024, 2048, 2048]),
+    # not in the official code: DeiT-S layers as 384-channel maps, then its class token
+    'reviewkd_deit-s_resnet18_in1k': ([64, 128, 256, 512, 512], [384] * 5),
 }
 # Every distillation config stops at the first non-finite loss and exports the student.
 DISTILL_HOOKS = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]
