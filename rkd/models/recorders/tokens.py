@@ -47,24 +47,28 @@ class TokenLayout:
 
     def __init__(self, source: str, grid: Optional[Sequence[int]] = None,
                  extra_tokens: Optional[int] = None) -> None:
-        if grid is not None and (as_grid(tuple(grid)) is None or min(grid) < 1):
+        if grid is not None and (as_grid(grid) is None or min(grid) < 1):
             raise ValueError(f'Recorder "{source}": grid must be (H, W), two positive ints, '
                              f'got {grid!r}.')
         if extra_tokens is not None and (not isinstance(extra_tokens, int) or extra_tokens < 0):
             raise ValueError(f'Recorder "{source}": extra_tokens must be an int >= 0, got '
                              f'{extra_tokens!r}.')
         self.source = source
-        self.grid = None if grid is None else as_grid(tuple(grid))
+        self.grid = None if grid is None else as_grid(grid)
         self.extra_tokens = extra_tokens
-        self.owner: Optional[str] = None  # 'backbone (VisionTransformer)', once bound
+        self._handle = None
+        self.live_grid: Optional[Grid] = None
+        self._unbound()
+
+    def _unbound(self) -> None:
+        self.owner: Optional[str] = None  # e.g. 'backbone (VisionTransformer)', once bound
         self._owner_extra = 0
         self._nominal: Optional[Grid] = None
         self._patch_embed: Optional[nn.Module] = None
-        self._handle = None
-        self.live_grid: Optional[Grid] = None
 
     def bind(self, model: nn.Module) -> None:
         """Find the module of ``model`` that made the tokens of ``source``, if any."""
+        self._unbound()
         modules = dict(model.named_modules())
         parts = self.source.split('.') if self.source else []
         for depth in range(len(parts), -1, -1):
@@ -77,7 +81,7 @@ class TokenLayout:
             self.owner = f'{name or "the model"} ({type(module).__name__})'
             self._owner_extra = int(getattr(module, 'num_extra_tokens',
                                             bool(getattr(module, 'with_cls_token', False))))
-            self._nominal = as_grid(tuple(getattr(module, 'patch_resolution', ())))
+            self._nominal = as_grid(getattr(module, 'patch_resolution', None))
             self._patch_embed = patch_embed if isinstance(patch_embed, nn.Module) else None
             return
 

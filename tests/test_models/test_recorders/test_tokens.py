@@ -145,3 +145,16 @@ def test_bad_options_are_refused():
         ModuleRecorder('x', grid=(0, 4))
     with pytest.raises(ValueError, match='extra_tokens must be'):
         ModuleRecorder('x', extra_tokens=-1)
+
+
+def test_mmseg_vit_class_token_on_a_non_square_crop():
+    """mmseg's ViT says ``with_cls_token`` instead of ``num_extra_tokens``; segmentation crops
+    are often not square (Cityscapes' 512 x 1024)."""
+    from mmseg.models.backbones import VisionTransformer as SegViT
+    model = SegViT(img_size=(32, 32), patch_size=8, embed_dims=16, num_layers=2, num_heads=2,
+                   mlp_ratio=2, out_indices=(0, ), final_norm=False)
+    model.eval()
+    assert model.with_cls_token
+    (expected, ), feat = record(model, torch.randn(1, 3, 32, 64), 'layers.0')
+    assert feat.shape == (1, 16, 4, 8)
+    torch.testing.assert_close(feat, expected, rtol=0, atol=0)
