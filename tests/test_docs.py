@@ -11,6 +11,7 @@ How a command is checked:
 - Run: the tool runs in this process (its own argument parser, through runpy) on the digits data
   with tiny overrides (1 epoch, 20 images); placeholders such as CONFIG and CHECKPOINT become the
   digits configs and the checkpoints of these short runs. Commands on the digits configs train.
+  Output a page shows (docs/own_model.md's list_features.py table) must still be printed.
 - Build: commands on data we do not have (CIFAR-100, ImageNet): the config loads as
   tools/train.py loads it and the Runner builds it, model included (the teacher without its
   checkpoint, which would be downloaded or trained first); the data are never read.
@@ -22,6 +23,8 @@ How a command is checked:
 - Environment: the set-up lines of a GPU machine (venv, the CUDA torch wheel): the test runs in
   a virtual environment whose torch and torchvision are the versions the line pins.
 """
+import contextlib
+import io
 import os
 import re
 import runpy
@@ -75,17 +78,29 @@ class Make(Check):
 
 
 class Run(Check):
-    """A tool run in this process, after the runs it needs; each distinct run happens once."""
-    done: Dict[str, None] = {}
+    """A tool run in this process, after the runs it needs; each distinct run happens once.
 
-    def __init__(self, command: str, needs: Tuple[str, ...] = (), makes: Tuple[str, ...] = ()):
-        self.command, self.needs, self.makes = command, needs, makes
+    ``prints``: a document whose first ```text block is this run's output, shortened: each of
+    its lines but ``...`` must be a line the run prints.
+    """
+    printed: Dict[str, List[str]] = {}
+
+    def __init__(self, command: str, needs: Tuple[str, ...] = (), makes: Tuple[str, ...] = (),
+                 prints: str = None):
+        self.command, self.needs, self.makes, self.prints = command, needs, makes, prints
 
     def check(self, tmp):
-        for command in (*self.needs, self.command):
+        for command in self.needs:
             run_once(command, tmp)
+        run_once(self.command, tmp, capture=bool(self.prints))
         for path in self.makes:
             assert Path(path.format(tmp=tmp)).is_file(), f'{self.command} wrote no {path}'
+        if self.prints:
+            shown = code_blocks(REPO / self.prints, 'text')[0].splitlines()
+            printed = set(Run.printed[self.command])
+            stale = [line for line in shown
+                     if line.strip() != '...' and line.rstrip() not in printed]
+            assert not stale, f'{self.prints} shows lines {self.command} no longer prints: {stale}'
 
 
 class Build(Check):
@@ -178,17 +193,21 @@ def bash_syntax(script: str) -> None:
     subprocess.run(['bash', '-n', str(REPO / script)], check=True)
 
 
-def run_once(command: str, tmp: Path) -> None:
-    """Run ``tools/<script> args`` in this process, as ``python tools/<script> args`` would."""
-    if command in Run.done:
+def run_once(command: str, tmp: Path, capture: bool = False) -> None:
+    """Run ``tools/<script> args`` in this process, as ``python tools/<script> args`` would;
+    with ``capture``, keep the lines it prints (a tool that only prints: loggers created while
+    stdout is redirected would keep writing there)."""
+    if command in Run.printed:
         return
     argv = shlex.split(command.format(tmp=tmp))
-    with mock.patch.object(sys, 'argv', argv), mock.patch.dict(os.environ):
+    out = io.StringIO()
+    with mock.patch.object(sys, 'argv', argv), mock.patch.dict(os.environ), \
+            contextlib.redirect_stdout(out) if capture else contextlib.nullcontext():
         try:
             runpy.run_path(str(REPO / argv[0]), run_name='__main__')
         except SystemExit as exit_:
             assert exit_.code in (None, 0), f'{command} exited with {exit_.code}'
-    Run.done[command] = None
+    Run.printed[command] = [line.rstrip() for line in out.getvalue().splitlines()]
 
 
 PY = '.venv/bin/python '
@@ -246,7 +265,8 @@ COMMANDS: Dict[str, Check] = {
         makes=('{tmp}/r14/student.pth', )),
     # docs/own_model.md
     PY + f'tools/analysis_tools/list_features.py {OWN} --input-size 64 64': Run(
-        f'tools/analysis_tools/list_features.py {{tmp}}/{OWN} --input-size 64 64'),
+        f'tools/analysis_tools/list_features.py {{tmp}}/{OWN} --input-size 64 64',
+        prints='docs/own_model.md'),
     PY + f'tools/train.py {OWN}': Build('{tmp}/' + OWN),
     PY + f'tools/analysis_tools/list_features.py {COCO_PAIR} --input-size 128 128': Run(
         f'tools/analysis_tools/list_features.py {COCO_PAIR} --input-size 64 64'),
