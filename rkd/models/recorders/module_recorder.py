@@ -56,11 +56,11 @@ class ModuleRecorder:
         clone: copy the value when it is recorded. Inputs are cloned by default because an
             in-place module (``ReLU(inplace=True)``) overwrites them; a later in-place change of
             an uncloned output is detected and reported.
-        grid: ``(H, W)`` of recorded (N, L, C) transformer tokens. By default the tokens of a
-            ViT/DeiT layer or a Swin stage or block are laid out with no option: the grid is
-            the first of the ``(H, W)`` passed or returned with them (Swin), the grid the
-            network's patch embedding made in that forward, its nominal ``patch_resolution``
-            and a square that holds the patch tokens exactly. Set it when none fits.
+        grid: ``(H, W)`` of recorded (N, L, C) transformer tokens. The tokens of a ViT/DeiT
+            layer or a Swin stage or block need no option: their grid is the first of these
+            that holds the patch tokens exactly: an ``(H, W)`` passed or returned with them
+            (Swin), the grid the network's patch embedding made in that forward, its nominal
+            ``patch_resolution``, a square. Set it when none fits.
         extra_tokens: how many tokens precede the patch tokens and are dropped (the class
             token, DeiT's distillation token); by default the network's ``num_extra_tokens``
             (0 for a network without any). To distil the class token itself, record the input
