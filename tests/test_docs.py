@@ -263,6 +263,12 @@ COMMANDS: Dict[str, Check] = {
         f'tools/train.py {MY}/reviewkd_resnet32_resnet14_digits.py --work-dir {{tmp}}/r14 '
         f'--cfg-options {TINY} model.teacher.checkpoint={TEACHER_CKPT}', needs=(TEACHER_RUN, ),
         makes=('{tmp}/r14/student.pth', )),
+    PY + f'tools/analysis_tools/visualize_abf.py {DIGITS}/reviewkd_resnet32_resnet8_digits.py '
+    'work_dirs/reviewkd_resnet32_resnet8_digits/epoch_30.pth IMAGE --out-dir work_dirs/abf_vis':
+    Run(f'tools/analysis_tools/visualize_abf.py {DIGITS}/reviewkd_resnet32_resnet8_digits.py '
+        '{tmp}/reviewkd/epoch_1.pth {tmp}/digit.png --out-dir {tmp}/abf_vis --cfg-options '
+        f'model.teacher.checkpoint={TEACHER_CKPT}', needs=(TEACHER_RUN, DISTILL_RUN),
+        makes=tuple(f'{{tmp}}/abf_vis/level_{i}.png' for i in range(4))),
     # docs/own_model.md
     PY + f'tools/analysis_tools/list_features.py {OWN} --input-size 64 64': Run(
         f'tools/analysis_tools/list_features.py {{tmp}}/{OWN} --input-size 64 64',
@@ -330,8 +336,12 @@ DOCUMENTED = documented()
 @pytest.fixture(scope='module')
 def tmp(tmp_path_factory):
     """The test's folder: the docs' own config files under my_configs/, next to a link to the
-    repository's configs/ (their `_base_` paths are relative)."""
+    repository's configs/ (their `_base_` paths are relative), and an image (a digit)."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
     root = tmp_path_factory.mktemp('docs')
+    digit = (load_digits().images[0] * 255 / 16).astype('uint8')
+    Image.fromarray(digit).convert('RGB').resize((32, 32)).save(root / 'digit.png')
     (root / 'configs').symlink_to(REPO / 'configs')
     (root / 'my_configs').mkdir()
     for path in DOCS:
