@@ -131,15 +131,40 @@ def natural_levels(model: nn.Module, records: List[ModuleRecord]) -> List[Level]
             if stage is not None:
                 stages = stages[stages.index(stage) + 1:]
                 level.pre_activation = _pre_activation(stage, records)
-    else:
+    elif stages:
         levels += [Level(r.name, r.shapes[0], r.activation, _pre_activation(r, records))
                    for r in stages]
-    neck = by_name.get('neck')
+    else:
+        levels += _token_levels(by_name, records)
+    neck, head_input = by_name.get('neck'), by_name.get('head.layers.head')
     if task_of(model) == 'mmpretrain' and neck is not None and neck.shapes \
             and len(neck.shapes[-1]) == 2:
         recorder = 'neck' if len(neck.shapes) == 1 else dict(source='neck', element=-1)
         levels.append(Level(recorder, neck.shapes[-1], neck.activation))
+    elif task_of(model) == 'mmpretrain' and levels and head_input is not None:
+        # a ViT classifier has no neck: its head reads the class token
+        last = levels[-1].shape
+        channels = last[-1] if len(last) == 3 else last[1]  # (N, L, C) tokens or a map
+        levels.append(Level(dict(source=head_input.name, io='input'), (last[0], channels),
+                            'pre'))
     return levels
+
+
+def _token_levels(by_name: Dict[str, ModuleRecord], records: List[ModuleRecord],
+                  count: int = 4) -> List[Level]:
+    """A transformer backbone's (N, L, C) blocks, ``count`` of them evenly spaced, the last
+    through the final norm when it ran; recorders turn their tokens into maps."""
+    blocks = [r for r in records if r.name.count('.') == 2 and r.shapes
+              and r.name.startswith(('backbone.layers.', 'backbone.stages.'))
+              and len(r.shapes[0]) == 3]
+    if not blocks:
+        return []
+    step = len(blocks) / min(count, len(blocks))
+    chosen = [blocks[round(step * (i + 1)) - 1] for i in range(min(count, len(blocks)))]
+    final_norm = by_name.get('backbone.ln1')
+    if final_norm is not None and final_norm.shapes and len(final_norm.shapes[0]) == 3:
+        chosen[-1] = final_norm
+    return [Level(r.name, r.shapes[0], r.activation) for r in chosen]
 
 
 def _elements(record: ModuleRecord) -> List[Level]:

@@ -76,3 +76,19 @@ def test_recorder_lines_pair_the_deepest_levels():
     lines = recorder_lines('teacher_recorders', t)
     assert lines[0] == 'teacher_recorders=[' and lines[-1] == '],'
     assert lines[1] == "    dict(source='backbone', element=0),  # (2, 16, 8, 8), post-activation"
+
+
+def test_a_vit_gives_evenly_spaced_token_blocks_and_its_class_token():
+    vit = dict(type='ImageClassifier',
+               data_preprocessor=dict(num_classes=4, mean=[127.5] * 3, std=[127.5] * 3),
+               backbone=dict(type='VisionTransformer', img_size=32, patch_size=8,
+                             arch=dict(embed_dims=32, num_layers=8, num_heads=2,
+                                       feedforward_channels=64)),
+               neck=None, head=dict(type='VisionTransformerClsHead', num_classes=4,
+                                    in_channels=32))
+    model = build(vit, 'mmpretrain')
+    levels = natural_levels(model, explore(model, (32, 32)))
+    assert [level.recorder for level in levels] == [
+        'backbone.layers.1', 'backbone.layers.3', 'backbone.layers.5', 'backbone.ln1',
+        dict(source='head.layers.head', io='input')]
+    assert levels[0].shape == (2, 17, 32) and levels[-1].shape == (2, 32)
