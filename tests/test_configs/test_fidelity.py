@@ -109,7 +109,7 @@ def test_preact_variants_record_the_input_of_the_last_relu(name):
 
 def test_cifar100_paper_teachers_normalise_with_batch_statistics():
     distill = sorted((REPO / 'configs' / 'cifar100').glob('reviewkd_*.py'))
-    assert len(distill) == 11
+    assert len(distill) == 12  # the paper's 11 pairs and the logit-KD variant
     for path in distill:
         assert load(path).model.teacher.bn_mode == 'batch_stats', path.stem
     # elsewhere the teacher keeps rkd's default: eval mode
