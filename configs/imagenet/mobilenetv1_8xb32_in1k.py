@@ -19,3 +19,10 @@ model = dict(
         in_channels=1024,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         topk=(1, 5)))
+
+# rkd's runtime hooks, merged into the base's (its checkpoint interval stays): a kill while saving
+# leaves the previous checkpoint whole, and checkpoints carry the random states that an exact
+# resume restores.
+default_hooks = dict(
+    checkpoint=dict(type='rkd.AtomicCheckpointHook'),
+    random_state=dict(type='rkd.RandomStateHook'))

@@ -20,4 +20,9 @@ optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001))
 train_dataloader = dict(batch_size=2)
 auto_scale_lr = dict(enable=False, base_batch_size=8)
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=20000))
+# rkd's runtime hooks: a kill while saving leaves the previous checkpoint whole, and
+# checkpoints carry the random states that an exact resume restores.
+custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
+default_hooks = dict(
+    checkpoint=dict(type='rkd.AtomicCheckpointHook', by_epoch=False, interval=20000),
+    random_state=dict(type='rkd.RandomStateHook'))
