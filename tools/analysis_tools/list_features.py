@@ -37,17 +37,20 @@ def parse_args() -> argparse.Namespace:
 
 
 def networks(cfg: Config, which: str = None) -> Dict[str, nn.Module]:
-    """The networks of ``cfg``, built without their checkpoints: ``student`` and ``teacher`` of
-    a distillation config, or ``model`` of a plain one."""
+    """The networks of ``cfg`` as the distillation builds them (with their ``overrides``), but
+    without checkpoints: ``student`` and ``teacher`` of a distillation config, or ``model`` of a
+    plain one."""
     model = cfg.model
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         if 'student' not in model or 'teacher' not in model:
             return dict(model=build_task_model(model, cfg.get('data_preprocessor')))
         built = {}
         if which in (None, 'student'):
-            built['student'] = build_task_model(model.student, cfg.get('data_preprocessor'))
+            built['student'] = build_task_model(model.student, cfg.get('data_preprocessor'),
+                                                model.get('student_overrides'))
         if which in (None, 'teacher'):
-            built['teacher'] = build_task_model(model.teacher.config)
+            built['teacher'] = build_task_model(model.teacher.config,
+                                                overrides=model.teacher.get('overrides'))
         return built
 
 
