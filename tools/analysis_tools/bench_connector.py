@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from rkd.apis.benchmark import json_of_last_line, peak_memory_mib, summarize, time_interleaved
+from rkd.analysis.benchmark import json_of_last_line, peak_memory_mib, summarize, time_interleaved
 from rkd.registry import MODELS
 
 # name: (student channels, teacher channels, map sizes, batch)

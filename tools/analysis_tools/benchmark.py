@@ -16,8 +16,8 @@ import sys
 
 from mmengine.config import Config, DictAction
 
-from rkd.apis.benchmark import (benchmark_distillation, json_of_last_line, merge_rounds,
-                                time_dataloader)
+from rkd.analysis.benchmark import (benchmark_distillation, json_of_last_line, merge_rounds,
+                                    time_dataloader)
 from rkd.utils import register_all_modules
 
 

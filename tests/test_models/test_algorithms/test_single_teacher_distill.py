@@ -2,12 +2,13 @@ import copy
 
 import pytest
 import torch
-from helpers import reviewkd_algorithm
 from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
 from mmpretrain.structures import DataSample
 
 from rkd.registry import MODELS
+
+from helpers import reviewkd_algorithm
 
 
 def batch(n: int = 4, size: int = 16) -> dict:
