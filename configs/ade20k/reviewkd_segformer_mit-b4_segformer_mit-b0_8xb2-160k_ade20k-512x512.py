@@ -36,6 +36,5 @@ custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExpor
 # rkd's runtime hooks, merged into the base's (its checkpoint interval stays): a kill while saving
 # leaves the previous checkpoint whole, and checkpoints carry the random states that an exact
 # resume restores.
-default_hooks = dict(
-    checkpoint=dict(type='rkd.AtomicCheckpointHook'),
-    random_state=dict(type='rkd.RandomStateHook'))
+default_hooks = dict(checkpoint=dict(type='rkd.AtomicCheckpointHook'),
+                     random_state=dict(type='rkd.RandomStateHook'))

@@ -41,3 +41,9 @@ model = dict(
 # Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
 # export the student-only checkpoint (work_dir/student.pth) when training ends.
 custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]
+
+# rkd's runtime hooks, merged into the base's (its checkpoint interval stays): a kill while saving
+# leaves the previous checkpoint whole, and checkpoints carry the random states that an exact
+# resume restores.
+default_hooks = dict(checkpoint=dict(type='rkd.AtomicCheckpointHook'),
+                     random_state=dict(type='rkd.RandomStateHook'))
