@@ -9,12 +9,13 @@ RKD_MMCV_CACHE ?= $(HOME)/.cache/rkd/mmcv:$(CURDIR)/../shared/wheels
 export RKD_MMCV_CACHE
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test
+.PHONY: help install demo test lint
 
 help:
 	@echo 'make install  create or update $(VENV) (skipped when nothing changed)'
 	@echo 'make demo     install, then run tools/demo.py'
 	@echo 'make test     install, then run the tests (extra pytest options: PYTEST_ARGS=...)'
+	@echo 'make lint     install, then flake8 and isort over the code (setup.cfg settings)'
 	@echo 'variables: VENV=$(VENV)  RKD_MMCV_CACHE=$(RKD_MMCV_CACHE)'
 
 install:
@@ -25,3 +26,7 @@ demo: install
 
 test: install
 	$(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/python -m flake8 rkd tools tests configs
+	$(VENV)/bin/python -m isort --check-only --diff rkd tools tests configs

@@ -13,10 +13,22 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True)
+def isolated_default_scope():
+    """Tools run in-process build Runners, which make their scope the current default scope of
+    the whole process; later tests would build in it (e.g. 'mmengine', where rkd's modules are
+    not). Each test starts from the scopes the previous one found."""
+    scopes = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(scopes)
+
+
 @pytest.fixture
 def mmpretrain_scope():
     """Build models as an mmpretrain config does: default scope mmpretrain, rkd imported."""
     import mmpretrain.models  # noqa: F401  (registers the task's modules)
+
     import rkd  # noqa: F401
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         yield

@@ -58,8 +58,9 @@ def test_mmseg_builds_after_register_all_modules():
 
 def test_rkd_scope_resolves_from_another_scopes_config(tmp_path):
     """A distillation config stays in its student's scope and names rkd's parts `rkd.X`."""
-    import rkd  # noqa: F401
     from mmpretrain.registry import MODELS
+
+    import rkd  # noqa: F401
     (tmp_path / 'cfg.py').write_text(
         "default_scope = 'mmpretrain'\n"
         "model = dict(type='rkd.HCLoss', loss_weight=2.0)\n")

@@ -3,9 +3,10 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 
-from helpers import tiny_classifier
 from rkd.analysis import explore, natural_levels, paired_levels, recorder_lines
 from rkd.registry import MODELS
+
+from helpers import tiny_classifier
 from tiny_detectors import tiny_detector
 from tiny_segmentors import tiny_segmentor
 

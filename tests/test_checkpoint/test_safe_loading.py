@@ -5,13 +5,14 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from malicious_checkpoints import MALICIOUS, getattr_gadget, history_buffer_method_gadget
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
 
 import rkd  # noqa: F401  (registers rkd's checkpoint loaders)
 from rkd.checkpoint import (CheckpointLoadError, UnsafeCheckpointError, checkpoint_role,
                             safe_torch_load)
+
+from malicious_checkpoints import MALICIOUS, getattr_gadget, history_buffer_method_gadget
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ def test_quick_demo_prints_table_and_exports_student(tmp_path):
 
     import mmpretrain.models  # noqa: F401
     from mmpretrain.registry import MODELS
+
     from rkd.apis import load_student
     student_cfg = Config.fromfile(str(REPO / 'configs' / 'digits' / 'resnet8_digits.py'))
     with DefaultScope.overwrite_default_scope('mmpretrain'):

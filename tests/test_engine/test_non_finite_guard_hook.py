@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 import torch
-from helpers import reviewkd_algorithm
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from mmpretrain.structures import DataSample
@@ -14,6 +13,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from rkd.engine.hooks import NonFiniteGuardHook, StudentExportHook
 from rkd.utils.non_finite import NonFiniteError
+
+from helpers import reviewkd_algorithm
 
 
 class Images(Dataset):

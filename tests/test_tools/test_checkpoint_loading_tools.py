@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_classifier, write_config, write_image_folder
-from malicious_checkpoints import MALICIOUS
 from mmengine.registry import DefaultScope
 from mmengine.runner import save_checkpoint
 
 from rkd.checkpoint import safe_torch_load
+
+from helpers import tiny_classifier, write_config, write_image_folder
+from malicious_checkpoints import MALICIOUS
 
 REPO = Path(__file__).parents[2]
 

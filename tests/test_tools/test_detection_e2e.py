@@ -14,6 +14,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from PIL import Image
+
 from tiny_detectors import tiny_detector
 
 REPO = Path(__file__).parents[2]

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import reviewkd_algorithm, tiny_classifier
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from PIL import Image
+
+from helpers import reviewkd_algorithm, tiny_classifier
 
 REPO = Path(__file__).parents[2]
 

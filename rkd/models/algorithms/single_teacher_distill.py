@@ -6,15 +6,16 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Un
 
 import numpy as np
 import torch
-from mmengine.model import BaseModel
 from mmengine.logging import print_log
+from mmengine.model import BaseModel
 
-from rkd.registry import MODELS
 from rkd.checkpoint import load_weights
+from rkd.registry import MODELS
+
 from ..distillers import BaseDistiller
 from .model_builder import build_task_model
-from .teacher_bn import check_bn_mode, teacher_bn_mode
 from .synthetic_batch import synthetic_batch, synthetic_samples
+from .teacher_bn import check_bn_mode, teacher_bn_mode
 from .teacher_inputs import TeacherRenormalizer
 from .teacher_state import leave_teacher_out_of_state_dict
 

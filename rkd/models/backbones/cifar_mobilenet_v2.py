@@ -6,6 +6,7 @@ from mmcv.cnn import ConvModule
 from torch import nn
 
 from rkd.registry import MODELS
+
 from .base import DEFAULT_INIT_CFG, StagedBackbone
 
 

@@ -7,6 +7,7 @@ from mmpretrain.models.utils import channel_shuffle
 from torch import nn
 
 from rkd.registry import MODELS
+
 from .base import DEFAULT_INIT_CFG, StagedBackbone
 
 

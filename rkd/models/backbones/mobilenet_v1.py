@@ -5,6 +5,7 @@ from mmcv.cnn import ConvModule, DepthwiseSeparableConvModule
 from torch import nn
 
 from rkd.registry import MODELS
+
 from .base import DEFAULT_INIT_CFG, StagedBackbone
 
 

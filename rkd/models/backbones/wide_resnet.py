@@ -6,6 +6,7 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from torch import nn
 
 from rkd.registry import MODELS
+
 from .base import DEFAULT_INIT_CFG, StagedBackbone
 
 

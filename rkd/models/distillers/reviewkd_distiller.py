@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 
 from rkd.registry import MODELS
+
 from .base_distiller import BaseDistiller, RecorderCfg
 from .warmup import build_warmup
 

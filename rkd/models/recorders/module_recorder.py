@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from rkd.registry import TASK_UTILS
+
 from .tokens import Grid, TokenLayout, as_grid, grids_in
 
 

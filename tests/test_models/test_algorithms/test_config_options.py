@@ -7,10 +7,11 @@ import torch
 import torch.nn.functional as F
 from mmengine.optim import OptimWrapper
 
-from helpers import reviewkd_algorithm
 from rkd.models.algorithms.synthetic_batch import synthetic_samples
 from rkd.models.distillers import BaseDistiller
 from rkd.registry import MODELS
+
+from helpers import reviewkd_algorithm
 
 WARNING = 'rkd.models.algorithms.single_teacher_distill.print_log'
 
@@ -89,8 +90,9 @@ def test_a_probe_shape_that_does_not_fit_is_refused(mmpretrain_scope, shape, mes
 def test_a_teacher_checkpoint_of_another_network_names_the_teacher(mmpretrain_scope, tmp_path):
     from mmengine.runner import save_checkpoint
 
-    from helpers import tiny_classifier
     from rkd.checkpoint import CheckpointLoadError
+
+    from helpers import tiny_classifier
     other = MODELS.build(tiny_classifier(base_channels=4))
     save_checkpoint(dict(state_dict=other.state_dict()), str(tmp_path / 'other.pth'))
     with pytest.raises(CheckpointLoadError, match=r'The teacher checkpoint ".*other.pth" does not '

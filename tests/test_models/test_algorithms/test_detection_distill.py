@@ -4,10 +4,11 @@ import copy
 import pytest
 import torch
 from mmengine.optim import OptimWrapper
-from tiny_detectors import tiny_detector
 
 from rkd.models.algorithms.synthetic_batch import synthetic_samples
 from rkd.registry import MODELS
+
+from tiny_detectors import tiny_detector
 
 # Each of the five families is the student of one pair and the teacher of another.
 PAIRS = [('faster_rcnn', 'mask_rcnn'), ('mask_rcnn', 'retinanet'), ('retinanet', 'fcos'),

@@ -1,10 +1,11 @@
 """ReviewKD between mmseg segmentors: an auxiliary head runs only in a training step."""
 import torch
 from mmengine.optim import OptimWrapper
-from tiny_segmentors import tiny_segmentor
 
 from rkd.models.algorithms.synthetic_batch import synthetic_samples
 from rkd.registry import MODELS
+
+from tiny_segmentors import tiny_segmentor
 
 
 def test_auxiliary_head_is_recorded_and_trained(mmseg_scope):

@@ -3,7 +3,6 @@ import copy
 
 import pytest
 import torch
-from helpers import reviewkd_algorithm
 from mmengine.optim import OptimWrapper
 from mmpretrain.structures import DataSample
 from torch import nn
@@ -11,6 +10,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from rkd.models.algorithms.teacher_bn import teacher_bn_mode
 from rkd.registry import MODELS
+
+from helpers import reviewkd_algorithm
 
 
 def batch_stats_algorithm() -> dict:

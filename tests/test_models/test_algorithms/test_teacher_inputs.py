@@ -4,10 +4,11 @@ import copy
 import pytest
 import torch
 from mmengine.config import Config
-from tiny_detectors import tiny_detector
 
 from rkd.models.algorithms.teacher_inputs import TeacherRenormalizer, normalization_of
 from rkd.registry import MODELS
+
+from tiny_detectors import tiny_detector
 
 PYTORCH = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True)
 CAFFE = dict(mean=[103.53, 116.28, 123.675], std=[1.0, 1.0, 1.0], bgr_to_rgb=False)

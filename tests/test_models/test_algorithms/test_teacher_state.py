@@ -3,8 +3,9 @@ import pytest
 import torch
 from mmengine.runner import save_checkpoint
 
-from helpers import reviewkd_algorithm, tiny_classifier
 from rkd.registry import MODELS
+
+from helpers import reviewkd_algorithm, tiny_classifier
 
 
 @pytest.fixture

@@ -3,13 +3,14 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import reviewkd_algorithm
 from mmengine.optim import OptimWrapper
 from mmpretrain.structures import DataSample
 from torch import nn
 
 from rkd.models.connectors import BaseConnector
 from rkd.registry import MODELS
+
+from helpers import reviewkd_algorithm
 
 
 @MODELS.register_module(name='ToyConnectorForTests', force=True)

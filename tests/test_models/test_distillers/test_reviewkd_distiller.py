@@ -1,11 +1,12 @@
 """ReviewKDDistiller: the ReviewKD loss, each level's share, extra named losses."""
 import pytest
 import torch
-from helpers import reviewkd_algorithm
 
 from rkd.models.algorithms.synthetic_batch import synthetic_samples
 from rkd.models.losses import KDLoss
 from rkd.registry import MODELS
+
+from helpers import reviewkd_algorithm
 
 
 def kd_algorithm(**extra):

@@ -4,11 +4,12 @@ import math
 
 import pytest
 import torch
-from helpers import tiny_classifier
 from mmengine.optim import OptimWrapper
 from mmpretrain.structures import DataSample
 
 from rkd.registry import MODELS
+
+from helpers import tiny_classifier
 
 # 32 px images in 8 px patches: a 4 x 4 grid
 VIT_ARCH = dict(embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64)
