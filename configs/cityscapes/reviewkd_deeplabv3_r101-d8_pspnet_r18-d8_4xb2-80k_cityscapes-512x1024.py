@@ -8,38 +8,12 @@
 _base_ = [
     'mmseg::pspnet/pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py',
     '../_base_/teachers/cityscapes_deeplabv3_r101-d8.py',
+    '../_base_/distillers/cityscapes_reviewkd.py',
 ]
-custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
 
+_base_.reviewkd.distiller.teacher_recorders = _base_.teacher_recorders
 model = dict(
-    _delete_=True,
-    type='rkd.SingleTeacherDistill',
-    student={{_base_.model}},
-    teacher={{_base_.teacher}},
-    distiller=dict(
-        type='rkd.ReviewKDDistiller',
-        # The teacher's five levels (see its base): the four stage outputs before the stage's
-        # last ReLU (ResNet18-d8: 64, 128, 256, 512 channels at strides 4, 8, 8, 8; the input of
-        # the last basic block's relu, last of its two calls) and the student head's last map,
-        # PSPHead's bottleneck before its ReLU (128 channels, stride 8), paired with the
-        # teacher's ASPPHead bottleneck: both are what their classifier reads.
-        student_recorders=[
-            dict(source=f'backbone.layer{i}.1.relu', io='input', call=-1) for i in (1, 2, 3, 4)
-        ] + [dict(source='decode_head.bottleneck.activate', io='input')],
-        teacher_recorders={{_base_.teacher_recorders}},
-        # 256 mid channels, the paper's choice for dense prediction (its detection recipe):
-        # the default would be the deepest student level's 128.
-        connector=dict(type='rkd.ABFConnector', mid_channels=256),
-        # No segmentation weight is published. 1.0 is the paper's weight where it distills
-        # ResNet stage outputs of a deeper into a shallower ResNet (ImageNet R34 -> R18, COCO
-        # R101 -> R50); HCL is a mean over elements, so the 1/8-resolution maps do not scale it.
-        loss=dict(type='rkd.HCLoss', levels=(4, 2, 1), loss_weight=1.0)),
-    # The probe only reads the features' channels: 64 px keeps every level above 1 pixel.
-    probe_input_shape=(3, 64, 64))
-
-# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
-# export the student-only checkpoint (work_dir/student.pth) when training ends.
-custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]
+    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.teacher)
 
 # rkd's runtime hooks, merged into the base's (its checkpoint interval stays): a kill while saving
 # leaves the previous checkpoint whole, and checkpoints carry the random states that an exact

@@ -4,29 +4,16 @@
 # (../_base_/schedules/coco_detection_ms-180k.py); no warm-up of the distillation weight.
 # Features: the five FPN levels (P2-P6) of both networks, 256 channels each, ABF mid channels 256;
 # the teacher runs only its backbone and neck.
-_base_ = ['./faster-rcnn_mobilenetv2_fpn_ms-180k_coco.py']
-custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
+_base_ = ['./faster-rcnn_mobilenetv2_fpn_ms-180k_coco.py', '../_base_/distillers/coco_reviewkd.py']
 
 # mmdet's faster-rcnn_r50_fpn_mstrain_3x_coco (config faster-rcnn_r50_fpn_ms-3x_coco, box AP
 # 40.3): a pytorch-style ResNet50, multi-scale 3x, the counterpart of the paper's Detectron2 R50
 # teacher.
 teacher_checkpoint = 'https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/faster_rcnn_r50_fpn_mstrain_3x_coco/faster_rcnn_r50_fpn_mstrain_3x_coco_20210524_110822-e10bd31c.pth'  # noqa: E501
 
+_base_.reviewkd.distiller.loss.loss_weight = 2.0
 model = dict(
-    _delete_=True,
-    type='rkd.SingleTeacherDistill',
-    student={{_base_.model}},
+    _base_.pop('reviewkd'), _delete_=True, student=_base_.model,
     teacher=dict(
         config='mmdet::faster_rcnn/faster-rcnn_r50_fpn_ms-3x_coco.py',
-        checkpoint=teacher_checkpoint),
-    distiller=dict(
-        type='rkd.ReviewKDDistiller',
-        # an FPN returns its levels as one tuple: each recorder yields all five, shallow -> deep
-        student_recorders=['neck'],
-        teacher_recorders=['neck'],
-        connector=dict(type='rkd.ABFConnector', mid_channels=256),
-        loss=dict(type='rkd.HCLoss', levels=(4, 2, 1), loss_weight=2.0)))
-
-# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
-# export the student-only checkpoint (work_dir/student.pth) when training ends.
-custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]
+        checkpoint=teacher_checkpoint))

@@ -4,8 +4,7 @@
 # (../_base_/schedules/coco_instance_ms-poly-180k.py); no warm-up of the distillation weight.
 # Features: the five FPN levels (P2-P6) of both networks, 256 channels each, ABF mid channels 256;
 # the teacher runs only its backbone and neck.
-_base_ = ['./mask-rcnn_r18_fpn_ms-180k_coco.py']
-custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
+_base_ = ['./mask-rcnn_r18_fpn_ms-180k_coco.py', '../_base_/distillers/coco_reviewkd.py']
 
 # mmdet's mask-rcnn_r101-caffe_fpn_ms-poly-3x_coco (box AP 42.9, mask AP 38.5): a caffe-style
 # ResNet101 (Detectron2's ImageNet weights), multi-scale 3x, like the paper's Detectron2 teacher.
@@ -13,21 +12,9 @@ custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
 # the teacher's copy of each batch to the teacher's own mean, std and channel order.
 teacher_checkpoint = 'https://download.openmmlab.com/mmdetection/v2.0/mask_rcnn/mask_rcnn_r101_caffe_fpn_mstrain-poly_3x_coco/mask_rcnn_r101_caffe_fpn_mstrain-poly_3x_coco_20210526_132339-3c33ce02.pth'  # noqa: E501
 
+_base_.reviewkd.distiller.loss.loss_weight = 1.5
 model = dict(
-    _delete_=True,
-    type='rkd.SingleTeacherDistill',
-    student={{_base_.model}},
+    _base_.pop('reviewkd'), _delete_=True, student=_base_.model,
     teacher=dict(
         config='mmdet::mask_rcnn/mask-rcnn_r101-caffe_fpn_ms-poly-3x_coco.py',
-        checkpoint=teacher_checkpoint),
-    distiller=dict(
-        type='rkd.ReviewKDDistiller',
-        # an FPN returns its levels as one tuple: each recorder yields all five, shallow -> deep
-        student_recorders=['neck'],
-        teacher_recorders=['neck'],
-        connector=dict(type='rkd.ABFConnector', mid_channels=256),
-        loss=dict(type='rkd.HCLoss', levels=(4, 2, 1), loss_weight=1.5)))
-
-# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
-# export the student-only checkpoint (work_dir/student.pth) when training ends.
-custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]
+        checkpoint=teacher_checkpoint))

@@ -4,28 +4,14 @@
 # (../_base_/schedules/coco_detection_ms-180k.py); no warm-up of the distillation weight.
 # Features: the five FPN levels (P3-P7) of both networks, 256 channels each, ABF mid channels 256;
 # the teacher runs only its backbone and neck.
-_base_ = ['./retinanet_r50_fpn_ms-180k_coco.py']
-custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
+_base_ = ['./retinanet_r50_fpn_ms-180k_coco.py', '../_base_/distillers/coco_reviewkd.py']
 
 # mmdet's retinanet_r101_fpn_ms-640-800-3x_coco (box AP 41.0): a pytorch-style ResNet101,
 # multi-scale 640-800 3x.
 teacher_checkpoint = 'https://download.openmmlab.com/mmdetection/v2.0/retinanet/retinanet_r101_fpn_mstrain_3x_coco/retinanet_r101_fpn_mstrain_3x_coco_20210720_214650-7ee888e0.pth'  # noqa: E501
 
 model = dict(
-    _delete_=True,
-    type='rkd.SingleTeacherDistill',
-    student={{_base_.model}},
+    _base_.pop('reviewkd'), _delete_=True, student=_base_.model,
     teacher=dict(
         config='mmdet::retinanet/retinanet_r101_fpn_ms-640-800-3x_coco.py',
-        checkpoint=teacher_checkpoint),
-    distiller=dict(
-        type='rkd.ReviewKDDistiller',
-        # an FPN returns its levels as one tuple: each recorder yields all five, shallow -> deep
-        student_recorders=['neck'],
-        teacher_recorders=['neck'],
-        connector=dict(type='rkd.ABFConnector', mid_channels=256),
-        loss=dict(type='rkd.HCLoss', levels=(4, 2, 1), loss_weight=1.0)))
-
-# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
-# export the student-only checkpoint (work_dir/student.pth) when training ends.
-custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]
+        checkpoint=teacher_checkpoint))
