@@ -4,8 +4,8 @@ VENV ?= .venv
 PYTHON3 ?= python3
 PYTEST_ARGS ?=
 # Where tools/build_mmcv.py looks for an mmcv wheel before compiling one (about 30 minutes):
-# the user's cache, then the wheel built for this machine type in ../shared (skipped if absent).
-RKD_MMCV_CACHE ?= $(HOME)/.cache/rkd/mmcv:$(CURDIR)/../shared/wheels
+# the user's cache (set RKD_MMCV_CACHE to add folders of prebuilt wheels in front of it).
+RKD_MMCV_CACHE ?= $(HOME)/.cache/rkd/mmcv
 export RKD_MMCV_CACHE
 
 .DEFAULT_GOAL := help

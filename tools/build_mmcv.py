@@ -71,7 +71,7 @@ def cache_dirs(value: str | None) -> list[Path]:
 
 def candidates(dirs: list[Path], key: str) -> list[Path]:
     """Wheels to try, best first: every keyed wheel (built for exactly this torch), then the
-    unkeyed wheels lying flat in a folder (such as ../shared/wheels), which must prove
+    unkeyed wheels lying flat in a folder (a supplied prebuilt wheel), which must prove
     themselves by the ops check. Missing folders yield nothing."""
     keyed = [w for d in dirs for w in sorted((d / key).glob(WHEEL_GLOB))]
     flat = [w for d in dirs for w in sorted(d.glob(WHEEL_GLOB))]

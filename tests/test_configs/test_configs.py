@@ -29,7 +29,7 @@ CIFAR_NETWORKS = [
 ]
 LOW_LR_STUDENTS = ('mobilenetv2', 'shufflenetv1', 'shufflenetv2')
 
-# REFERENCE.md: the HCL loss weight of each of the paper's pairs. The two MobileNetV2 rows have
+# The paper's HCL loss weight of each of its pairs (Tables 1-2, 4). The two MobileNetV2 rows have
 # none in the paper: their configs document the 5.0 they chose.
 LOSS_WEIGHTS = {
     'reviewkd_resnet56_resnet20_cifar100': 0.6,

@@ -20,8 +20,9 @@ def relu_points(paths, first_stage=0):
 
 # name: backbone cfg, pooled channels, input size, classes, reference params (M), stage shapes
 # (C, H) with all stages out, feature points (stage, module, check).
-# Reference params: REFERENCE.md for resnets and WRNs; the others are RepDistiller's models
-# counted (VGG with its conv biases, which we drop: -0.03%) and MobileNetV1's standard 4.2M.
+# Reference params: the public CIFAR KD code bases' counts for resnets and WRNs; the others are
+# RepDistiller's models counted (VGG with its conv biases, which we drop: -0.03%) and
+# MobileNetV1's standard 4.2M.
 SPECS = {
     'resnet20': (dict(type='CIFARResNet', depth=20), 64, 32, 100, 0.28,
                  [(16, 32), (32, 16), (64, 8)],
