@@ -14,10 +14,11 @@ import argparse
 import json
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 from rkd.analysis.benchmark import (benchmark_distillation, json_of_last_line, merge_rounds,
                                     time_dataloader)
+from rkd.apis import load_config
 from rkd.utils import register_all_modules
 
 
@@ -82,9 +83,7 @@ def print_table(config: str, cases: list) -> None:
 def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     if args.one_impl:
         mixed = not (args.fp32_reference and args.one_impl == 'reference')
         case = benchmark_distillation(cfg, args.one_impl, args.batch_size, args.device,

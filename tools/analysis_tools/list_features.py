@@ -17,6 +17,7 @@ from mmengine.registry import DefaultScope
 from torch import nn
 
 from rkd.analysis import explore, format_table, natural_levels, paired_levels, recorder_lines
+from rkd.apis import load_config
 from rkd.models.algorithms.model_builder import build_task_model
 from rkd.utils import register_all_modules
 
@@ -63,9 +64,7 @@ def input_size(cfg: Config, size: List[int]) -> Tuple[int, int]:
 def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     size = input_size(cfg, args.input_size)
     levels = {}
     for name, network in networks(cfg, args.model).items():

@@ -10,11 +10,11 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import DefaultScope
 
 from rkd.analysis.abf_visualizer import abf_maps, image_batch, save_level_figure
-from rkd.apis import exit_on_checkpoint_error
+from rkd.apis import exit_on_checkpoint_error, load_config
 from rkd.checkpoint import load_weights
 from rkd.registry import MODELS
 from rkd.utils import register_all_modules
@@ -34,9 +34,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     with exit_on_checkpoint_error():
         with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
             model = MODELS.build(cfg.model).eval()
