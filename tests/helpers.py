@@ -18,7 +18,7 @@ def tiny_classifier(base_channels: int, num_classes: int = 4) -> dict:
                   loss=dict(type='CrossEntropyLoss')))
 
 
-def reviewkd_algorithm(teacher_checkpoint=None, **distiller) -> dict:
+def reviewkd_algorithm(teacher_checkpoint=None, num_classes: int = 4, **distiller) -> dict:
     """ReviewKD on the tiny pair: 4 stages + the pooled embedding, teacher pre-activation."""
     # the neck pools every stage the backbone returns: the embedding is its last element
     embedding = dict(source='neck', element=-1)
@@ -27,8 +27,9 @@ def reviewkd_algorithm(teacher_checkpoint=None, **distiller) -> dict:
     ] + [embedding]
     return dict(
         type='rkd.SingleTeacherDistill',
-        student=tiny_classifier(base_channels=4),
-        teacher=dict(config=tiny_classifier(base_channels=8), checkpoint=teacher_checkpoint),
+        student=tiny_classifier(base_channels=4, num_classes=num_classes),
+        teacher=dict(config=tiny_classifier(base_channels=8, num_classes=num_classes),
+                     checkpoint=teacher_checkpoint),
         distiller=dict(type='rkd.ReviewKDDistiller', student_recorders=['backbone', embedding],
                        teacher_recorders=teacher_recorders,
                        loss=dict(type='rkd.HCLoss', loss_weight=1.0), **distiller),

@@ -14,7 +14,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from helpers import tiny_classifier
+from helpers import reviewkd_algorithm, tiny_classifier
 
 REPO = Path(__file__).parents[2]
 GLOBAL_BATCH = 8
@@ -66,24 +66,11 @@ class RecordRank(Hook):
 
 
 def write_config(path: Path, teacher_checkpoint: str, batch_size: int) -> None:
-    embedding = dict(source='neck', element=-1)
     cfg = Config(dict(
         _base_=[str(REPO / 'configs/_base_/datasets/digits.py'),
                 str(REPO / 'configs/digits/digits_runtime.py')],
         custom_imports=dict(imports=['rkd', 'record_rank'], allow_failed_imports=False),
-        model=dict(
-            type='rkd.SingleTeacherDistill',
-            student=tiny_classifier(base_channels=4, num_classes=10),
-            teacher=dict(config=tiny_classifier(base_channels=8, num_classes=10),
-                         checkpoint=teacher_checkpoint),
-            distiller=dict(
-                type='rkd.ReviewKDDistiller', student_recorders=['backbone', embedding],
-                teacher_recorders=[
-                    dict(source=f'backbone.layer{i}.1.relu', io='input', call=-1)
-                    for i in range(1, 5)
-                ] + [embedding],
-                loss=dict(type='rkd.HCLoss', loss_weight=1.0)),
-            probe_input_shape=(3, 16, 16)),
+        model=reviewkd_algorithm(teacher_checkpoint, num_classes=10),
         # no augmentation: the two runs must see the same images; the ranks' halves of a
         # global batch are the single process's batch (DefaultSampler deals indices in turn)
         train_dataloader=dict(

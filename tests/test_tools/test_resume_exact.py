@@ -13,7 +13,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from helpers import tiny_classifier
+from helpers import reviewkd_algorithm, tiny_classifier
 
 REPO = Path(__file__).parents[2]
 BATCHES_PER_EPOCH = 6  # 48 images in batches of 8
@@ -41,7 +41,6 @@ class SigkillAtIter(Hook):
 
 
 def write_config(path: Path, teacher_checkpoint: str) -> None:
-    embedding = dict(source='neck', element=-1)
     pipeline = [
         dict(type='RandomCrop', crop_size=16, padding=2),
         dict(type='RandomFlip', prob=0.5, direction='horizontal'),
@@ -51,19 +50,7 @@ def write_config(path: Path, teacher_checkpoint: str) -> None:
         _base_=[str(REPO / 'configs/_base_/datasets/digits.py'),
                 str(REPO / 'configs/digits/digits_runtime.py')],
         custom_imports=dict(imports=['rkd', 'sigkill_hook'], allow_failed_imports=False),
-        model=dict(
-            type='rkd.SingleTeacherDistill',
-            student=tiny_classifier(base_channels=4, num_classes=10),
-            teacher=dict(config=tiny_classifier(base_channels=8, num_classes=10),
-                         checkpoint=teacher_checkpoint),
-            distiller=dict(
-                type='rkd.ReviewKDDistiller', student_recorders=['backbone', embedding],
-                teacher_recorders=[
-                    dict(source=f'backbone.layer{i}.1.relu', io='input', call=-1)
-                    for i in range(1, 5)
-                ] + [embedding],
-                loss=dict(type='rkd.HCLoss', loss_weight=1.0)),
-            probe_input_shape=(3, 16, 16)),
+        model=reviewkd_algorithm(teacher_checkpoint, num_classes=10),
         train_dataloader=dict(
             batch_size=8, num_workers=1,
             dataset=dict(num_train=48, image_size=16, pipeline=pipeline)),
