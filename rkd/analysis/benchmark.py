@@ -4,13 +4,13 @@ The student's train step alone, the teacher's forward alone (exactly what the di
 runs of it) and the whole distillation step, each after warm-up: the median and spread of N steps,
 and the peak memory of one.
 
-On CPU the resident set follows what torch holds only when freed blocks go back to the OS, so
-while a peak is measured glibc serves every block of 64 KiB or more by mmap (``mallopt``). That
-would slow the timed steps with page faults, so they run under the thresholds glibc's own policy
-settles at in training.
+Peak memory is what torch's allocator holds: the CUDA allocator's own peak, or on CPU the
+peak of the allocations torch's profiler records. The process's resident set would also count
+the C heap's reuse and depends on how the kernel keeps its high-water mark, which differs
+between machines.
 """
-import ctypes
 import json
+import os
 import statistics
 import subprocess
 import time
@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Opti
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+from torch.profiler import ProfilerActivity, profile
 
 from rkd.models.algorithms.synthetic_batch import synthetic_batch
 from rkd.registry import MODELS
@@ -71,49 +72,12 @@ def build_algorithm(cfg: Config, impl: str, device: str) -> torch.nn.Module:
         return MODELS.build(model_cfg).to(device).train()
 
 
-# glibc's mallopt parameters, and the mmap / trim thresholds its dynamic policy settles at
-# (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit, and twice that), restored after a measurement.
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-EXACT_MMAP_THRESHOLD = 64 * 1024
-STEADY_MMAP_THRESHOLD = 32 * 1024 * 1024
-
-
-def _mallopt(param: int, value: int) -> None:
-    """glibc's ``mallopt``, then ``malloc_trim``; nothing where the C library has neither (the
-    CPU peaks are then rougher)."""
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(param, value)
-        libc.malloc_trim(0)
-    except (AttributeError, OSError):
-        pass
-
-
-@contextmanager
-def freed_memory_returned() -> Iterator[None]:
-    """Blocks of 64 KiB or more are mmapped, so freeing them shrinks the resident set."""
-    _mallopt(M_MMAP_THRESHOLD, EXACT_MMAP_THRESHOLD)
-    _mallopt(M_TRIM_THRESHOLD, EXACT_MMAP_THRESHOLD)
-    try:
-        yield
-    finally:
-        _mallopt(M_MMAP_THRESHOLD, STEADY_MMAP_THRESHOLD)
-        _mallopt(M_TRIM_THRESHOLD, 2 * STEADY_MMAP_THRESHOLD)
-
-
 class PeakMemory:
-    """Peak memory of a block above its start: the CUDA allocator's peak, or on CPU the peak
-    resident set (Linux ``VmHWM``, reset at the start through ``/proc/self/clear_refs``), exact
-    inside :func:`freed_memory_returned`."""
+    """Peak memory torch allocates inside a block, above what it held at the start."""
 
     def __init__(self, device: str) -> None:
         self.device = device
         self.peak_mib = 0.0
-
-    @staticmethod
-    def _status_mib(field: str) -> float:
-        with open('/proc/self/status') as status:
-            return next(int(line.split()[1]) for line in status if line.startswith(field)) / 1024
 
     @contextmanager
     def measure(self) -> Iterator['PeakMemory']:
@@ -126,11 +90,24 @@ class PeakMemory:
             torch.cuda.synchronize()
             self.peak_mib = (torch.cuda.max_memory_allocated() - start) / 2**20
             return
-        start = self._status_mib('VmRSS')
-        with open('/proc/self/clear_refs', 'w') as clear_refs:
-            clear_refs.write('5')  # resets the peak (VmHWM) to the current resident set
-        yield self
-        self.peak_mib = max(0.0, self._status_mib('VmHWM') - start)
+        # The CUDA build's profiler logs an error on a machine without GPUs unless told not to.
+        os.environ.setdefault('KINETO_LOG_LEVEL', '5')
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+            yield self
+        self.peak_mib = _peak_of_allocations(profiler) / 2**20
+
+
+def _peak_of_allocations(profiler: profile) -> int:
+    """Bytes held at the peak of the profiled block, from its allocation and free records in
+    time order. torch offers no CPU allocator statistics, and the profiler's per-operator
+    summaries net out what an operator frees before it returns, so the raw records are read."""
+    records = sorted((event for event in profiler.profiler.kineto_results.events()
+                      if event.name() == '[memory]'), key=lambda event: event.start_ns())
+    held = peak = 0
+    for record in records:
+        held += record.nbytes()
+        peak = max(peak, held)
+    return peak
 
 
 def summarize(times: List[float]) -> Dict[str, float]:
@@ -164,10 +141,9 @@ def time_interleaved(steps: Dict[Hashable, Callable[[], None]], device: str, war
 def peak_memory_mib(step: Callable[[], None], device: str) -> float:
     """Peak memory of the second call of ``step`` above what it starts with; the first call
     makes what lasts (optimizer state, kernel caches)."""
-    with freed_memory_returned():
+    step()
+    with PeakMemory(device).measure() as memory:
         step()
-        with PeakMemory(device).measure() as memory:
-            step()
     return memory.peak_mib
 
 
@@ -257,9 +233,8 @@ def benchmark_distillation(cfg: Config, impl: str, batch_size: int, device: str 
     """Peak memory of one step and times of ``steps`` steps of each of
     :func:`distillation_parts`, and the overhead distill / (student + teacher).
 
-    On CPU the peaks are exact in a process that has built no other model: the heap an earlier
-    one leaves behind blurs the resident set (``tools/analysis_tools/benchmark.py`` runs each
-    implementation in a process of its own).
+    The step times depend on the heap a process already has (``tools/analysis_tools/
+    benchmark.py`` runs each implementation in processes of its own).
     """
     input_size = list(input_size or train_input_size(cfg))
     parts = distillation_parts(cfg, impl, batch_size, device, amp, channels_last, input_size)

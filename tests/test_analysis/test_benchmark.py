@@ -54,10 +54,9 @@ def test_rounds_pool_their_times_and_keep_the_largest_peak():
 @pytest.mark.slow
 def test_reference_form_peaks_above_the_fast_form():
     """The reference connector and loss keep more of each level's maps for backward than the
-    fast form (CIFAR resnet56 -> resnet20, batch 16: 69.6 against 58.5 MiB); the student's step
-    and the teacher's forward, which run no connector, peak alike under both, and the
-    distillation step holds more than the two. Each form in a fresh process, as the tool
-    measures: a process that has run other steps reuses their heap and under-reports."""
+    fast form (CIFAR resnet56 -> resnet20, batch 16: about 70 against 60 MiB); the student's
+    step and the teacher's forward, which run no connector, peak alike under both, and the
+    distillation step holds more than the two."""
     cmd = [sys.executable, 'tools/analysis_tools/benchmark.py',
            'configs/cifar100/reviewkd_resnet56_resnet20_cifar100.py', '--batch-size', '16',
            '--steps', '1', '--warmup', '0', '--rounds', '1', '--json']

@@ -1,8 +1,8 @@
 """Time ABFConnector + HCLoss forward and backward, reference vs fast, on the paper's two shapes.
 
 Timings interleave the forms iteration by iteration, so a noisy machine slows all of them alike;
-peak memory is measured in a fresh process per form (peak RSS growth on CPU, peak allocated growth
-on CUDA). ``--compile`` adds the ``compiled`` form (the reference through ``torch.compile``,
+peak memory is what torch allocates in one step (torch's profiler on CPU, the allocator's peak on
+CUDA). ``--compile`` adds the ``compiled`` form (the reference through ``torch.compile``,
 compiled in the untimed warm-up). A last row times the connector's convolutions alone,
 forward and backward, channels_last: the floor of any exact form.
 
@@ -11,13 +11,11 @@ forward and backward, channels_last: the floor of any exact form.
     python tools/analysis_tools/bench_connector.py --device cuda
 """
 import argparse
-import json
-import sys
 from typing import Callable
 
 import torch
 
-from rkd.analysis.benchmark import json_of_last_line, peak_memory_mib, summarize, time_interleaved
+from rkd.analysis.benchmark import peak_memory_mib, summarize, time_interleaved
 from rkd.registry import MODELS
 
 # name: (student channels, teacher channels, map sizes, batch)
@@ -37,7 +35,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--threads', type=int, help='torch.set_num_threads')
     parser.add_argument('--compile', action='store_true',
                         help="also time impl='compiled' (the reference through torch.compile)")
-    parser.add_argument('--memory-of', nargs=2, metavar=('CASE', 'IMPL'), help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -55,10 +52,11 @@ def make_step(case: str, impl: str, device: str) -> Callable[[], None]:
     t_sizes = [tuple(t.shape[-2:]) for t in t_feats]
 
     def step() -> None:
+        loss(connector(s_feats, t_sizes), t_feats).backward()
+        # Freed here, not at the next step's start, so a step's peak counts its own gradients.
         connector.zero_grad(set_to_none=True)
         for f in s_feats:
             f.grad = None
-        loss(connector(s_feats, t_sizes), t_feats).backward()
         if device.startswith('cuda'):
             torch.cuda.synchronize()
 
@@ -87,23 +85,10 @@ def make_conv_floor_step(case: str, device: str) -> Callable[[], None]:
     return step
 
 
-def measure_memory(case: str, impl: str, args: argparse.Namespace) -> float:
-    """Peak memory of a warmed-up step, from a fresh process, so no earlier run's freed heap
-    hides its allocations."""
-    cmd = [sys.executable, __file__, '--device', args.device, '--memory-of', case, impl]
-    if args.threads:
-        cmd += ['--threads', str(args.threads)]
-    return json_of_last_line(cmd)
-
-
 def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.memory_of:
-        case, impl = args.memory_of
-        print(json.dumps(peak_memory_mib(make_step(case, impl, args.device), args.device)))
-        return
     impls = ('reference', 'fast') + (('compiled', ) if args.compile else ())
     print(f'device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} '
           f'iters={args.iters} warmup={args.warmup}')
@@ -116,7 +101,7 @@ def main() -> None:
         steps['convs only'] = make_conv_floor_step(case, args.device)
         times = {impl: summarize(t) for impl, t in time_interleaved(
             steps, args.device, args.warmup, args.iters).items()}
-        memory = {impl: measure_memory(case, impl, args) for impl in impls}
+        memory = {impl: peak_memory_mib(steps[impl], args.device) for impl in impls}
         ref_ms, ref_mb = times['reference']['ms'], memory['reference']
         for impl in impls:
             ms = times[impl]['ms']

@@ -2,8 +2,8 @@
 
 Synthetic batches of the student's task (labels; boxes and masks; segmentation maps) at the
 config's training input size or --input-size; median and spread over N steps after
-warm-up; the peak memory of one step of each (CUDA allocator, or the growth of the process's
-resident set on CPU). Each implementation runs in processes of its own, alternating over
+warm-up; the peak memory torch allocates in one step of each (CUDA allocator, or torch's
+profiler on CPU). Each implementation runs in processes of its own, alternating over
 --rounds, with the steps of all its rounds pooled.
 Prints a table, or one JSON line per case with --json.
 
@@ -54,8 +54,8 @@ def parse_args() -> argparse.Namespace:
 
 def case_in_own_process(impl: str) -> dict:
     """This script's figures for ``impl`` alone, from a fresh process: the heap an earlier model
-    leaves behind blurs the resident-set peak of the next one, and changes how often the C
-    allocator hands out fresh pages, which is part of a step's cost in training."""
+    leaves behind changes how often the C allocator hands out fresh pages, which is part of a
+    step's cost in training."""
     return json_of_last_line([sys.executable, __file__, *sys.argv[1:], '--one-impl', impl])
 
 
