@@ -5,16 +5,10 @@
 # are relative to it.
 _base_ = [
     './mobilenetv2_cifar100.py', '../_base_/teachers/cifar100_resnet50.py',
-    '../_base_/distillers/cifar100_reviewkd.py'
+    '../_base_/distillers/cifar100_reviewkd_mobilenetv2.py'
 ]
 
 _base_.reviewkd.distiller.teacher_recorders = _base_.teacher_recorders
-# Five levels, as in the official code: layers 2, 3, 5, 7 (12, 16, 48, 160 channels on 16, 8, 4,
-# 2 maps; a layer ends with a linear projection, so its output is already pre-activation) and
-# the 1280-d embedding.
-_base_.reviewkd.distiller.student_recorders = [
-    f'backbone.layer{i}' for i in (2, 3, 5, 7)
-] + ['neck']
 # The loss weight, not given by the paper nor the official scripts, is the shared 5.0: the
 # weight of all the paper's pairs of two families but resnet32x4 -> ShuffleNetV2 (8.0).
 model = dict(
