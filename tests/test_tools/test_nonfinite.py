@@ -6,27 +6,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from PIL import Image
 
-from helpers import reviewkd_algorithm, tiny_classifier
+from helpers import reviewkd_algorithm, tiny_classifier, write_image_folder
 
 REPO = Path(__file__).parents[2]
 
 pytestmark = pytest.mark.slow  # three runs of tools/train.py
-
-
-def write_images(root: Path, classes: int = 4, per_class: int = 2) -> None:
-    rng = np.random.default_rng(0)
-    for c in range(classes):
-        (root / f'class{c}').mkdir(parents=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / f'class{c}' / f'{i}.png')
 
 
 def write_config(path: Path, data_root: Path, teacher: Path, max_iters: int,
@@ -66,7 +55,7 @@ def test_non_finite_runs_stop_and_leave_the_good_files(tmp_path):
     from mmengine.runner import save_checkpoint
     from mmpretrain.registry import MODELS
 
-    write_images(tmp_path / 'data')
+    write_image_folder(tmp_path / 'data', per_class=2)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         teacher = MODELS.build(tiny_classifier(base_channels=8))
     save_checkpoint(dict(state_dict=teacher.state_dict()), str(tmp_path / 'teacher.pth'))
