@@ -56,50 +56,48 @@ def stage_outputs(network, depth: int, inputs: torch.Tensor) -> tuple:
     return stages, F.adaptive_avg_pool2d(stages[-1], 1)
 
 
-def recorded(model, inputs: torch.Tensor) -> tuple:
-    """(student, teacher) features as a training step records them."""
+def recorded(name: str, depths: dict, inputs: torch.Tensor) -> tuple:
+    """The config's student features as a training step records them, and (network, depth,
+    recorded features) of each of its ResNets: the teacher, and the student unless its depth is
+    None (the MobileNetV1)."""
+    cfg = load(IMAGENET / f'{name}.py')
+    model = build(cfg)
     torch.manual_seed(0)
-    return model.probe_features(inputs)
+    student_feats, teacher_feats = model.probe_features(inputs)
+    student_depth, teacher_depth = depths[name]
+    resnets = [(model.teacher, teacher_depth, teacher_feats)]
+    if student_depth is not None:
+        resnets.append((model.student, student_depth, student_feats))
+    return student_feats, resnets
 
 
 @pytest.mark.parametrize('name', OFFICIAL)
 def test_imagenet_resnets_record_post_relu_stage_outputs(name):
-    cfg = load(IMAGENET / f'{name}.py')
-    model = build(cfg)
     inputs = torch.randn(2, 3, 64, 64)
-    student_feats, teacher_feats = recorded(model, inputs)
-    student_depth, teacher_depth = OFFICIAL[name]
-    networks = [(model.teacher, teacher_depth, teacher_feats)]
-    if student_depth is not None:
-        networks.append((model.student, student_depth, student_feats))
-    for network, depth, feats in networks:
+    student_feats, resnets = recorded(name, OFFICIAL, inputs)
+    for network, depth, feats in resnets:
         stages, embedding = stage_outputs(network, depth, inputs)
         assert len(feats) == 5
         for feat, stage in zip(feats[:4], stages):
             assert feat.min() >= 0 and (feat == 0).any(), 'post-ReLU: non-negative, some zeros'
             torch.testing.assert_close(feat, stage, rtol=0, atol=0)
         torch.testing.assert_close(feats[4], embedding)
-    if student_depth is None:
+    if OFFICIAL[name][0] is None:
         # the MobileNetV1 student stays pre-activation, as the official one
         assert all(f.min() < 0 for f in student_feats[:4])
 
 
 @pytest.mark.parametrize('name', PREACT_VARIANTS)
 def test_preact_variants_record_the_input_of_the_last_relu(name):
-    cfg = load(IMAGENET / f'{name}.py')
-    model = build(cfg)
     inputs = torch.randn(2, 3, 64, 64)
-    student_feats, teacher_feats = recorded(model, inputs)
-    student_depth, teacher_depth = PREACT_VARIANTS[name]
-    networks = [(model.teacher, teacher_depth, teacher_feats)]
-    if student_depth is not None:
-        networks.append((model.student, student_depth, student_feats))
-    for network, depth, feats in networks:
+    _, resnets = recorded(name, PREACT_VARIANTS, inputs)
+    for network, depth, feats in resnets:
         stages, _ = stage_outputs(network, depth, inputs)
         for feat, stage in zip(feats[:4], stages):
             assert feat.min() < 0, 'pre-activation takes both signs'
             torch.testing.assert_close(feat.relu(), stage, rtol=0, atol=0)
     # everything else is the official config's
+    cfg = load(IMAGENET / f'{name}.py')
     base = load(IMAGENET / f'{name.replace("_preact", "")}.py')
     for key in ('teacher', 'student', 'probe_input_shape'):
         assert cfg.model[key] == base.model[key]
