@@ -3,6 +3,8 @@
 # (../teachers/), sets in `_base_.reviewkd` what differs (its teacher's recorders, and its own
 # student recorders or loss weight) and makes it the model:
 #     model = dict(_base_.pop('reviewkd'), _delete_=True, student=..., teacher=...)
+# The MobileNetV2 pairs inherit cifar100_reviewkd_mobilenetv2.py instead: this file with the
+# MobileNetV2 student's recorders.
 reviewkd = dict(
     type='rkd.SingleTeacherDistill',
     distiller=dict(
