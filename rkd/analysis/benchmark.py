@@ -100,7 +100,9 @@ class PeakMemory:
 def _peak_of_allocations(profiler: profile) -> int:
     """Bytes held at the peak of the profiled block, from its allocation and free records in
     time order. torch offers no CPU allocator statistics, and the profiler's per-operator
-    summaries net out what an operator frees before it returns, so the raw records are read."""
+    summaries net out what an operator frees before it returns, so the raw records are read.
+    The profiler does not record the freeing of a block allocated before it started, so a
+    measured step frees the gradients it makes at its end, not at the next step's start."""
     records = sorted((event for event in profiler.profiler.kineto_results.events()
                       if event.name() == '[memory]'), key=lambda event: event.start_ns())
     held = peak = 0
