@@ -103,11 +103,22 @@ class Run(Check):
             assert not stale, f'{self.prints} shows lines {self.command} no longer prints: {stale}'
 
 
-class Build(Check):
-    """The config loads and the Runner builds (model included), as tools/train.py would."""
+class Load(Check):
+    """The config and every base it names load (mmdet::, mmseg:: included)."""
 
     def __init__(self, config: str, script: str = None):
         self.config, self.script = config, script
+
+    def check(self, tmp):
+        if self.script:
+            bash_syntax(self.script)
+        cfg = Config.fromfile(str(REPO / self.config))
+        assert cfg.model.type == 'rkd.SingleTeacherDistill' or 'student' not in cfg.model
+        assert cfg.train_dataloader.dataset and cfg.train_cfg
+
+
+class Build(Load):
+    """The config loads and the Runner builds (model included), as tools/train.py would."""
 
     def check(self, tmp):
         from rkd.apis import build_runner, load_config
@@ -121,20 +132,6 @@ class Build(Check):
             cfg.model.teacher.checkpoint = None
         runner = build_runner(cfg)
         assert type(runner.model).__name__ in ('SingleTeacherDistill', 'ImageClassifier')
-
-
-class Load(Check):
-    """The config and every base it names load (mmdet::, mmseg:: included)."""
-
-    def __init__(self, config: str, script: str = None):
-        self.config, self.script = config, script
-
-    def check(self, tmp):
-        if self.script:
-            bash_syntax(self.script)
-        cfg = Config.fromfile(str(REPO / self.config))
-        assert cfg.model.type == 'rkd.SingleTeacherDistill' or 'student' not in cfg.model
-        assert cfg.train_dataloader.dataset and cfg.train_cfg
 
 
 class Script(Check):
