@@ -1,8 +1,10 @@
 """Every tool that loads a checkpoint refuses a malicious one with rkd's message, runs none of it
 and leaves the work dir as it was; rkd's own checkpoints still resume."""
 import hashlib
+import re
 import runpy
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,15 @@ def digests(folder: Path) -> dict:
             for path in folder.rglob('*') if path.is_file() and path.suffix != '.py'}
 
 
+def wait_for_a_new_log_folder(work_dir: Path) -> None:
+    """mmengine names a run's log folder after the second the run starts, so a run that starts
+    in the same second as the last one writes into that run's log: wait for the next second."""
+    started = [path.name for path in work_dir.iterdir()
+               if path.is_dir() and re.fullmatch(r'\d{8}_\d{6}', path.name)]
+    while started and time.strftime('%Y%m%d_%H%M%S') <= max(started):
+        time.sleep(0.05)
+
+
 ENTRY_POINTS = {
     'teacher checkpoint': lambda run, evil: (
         'train.py', str(write_config(run / 'evil_teacher.py', run / 'data', evil, 2)
@@ -66,6 +77,7 @@ ENTRY_POINTS = {
 def test_tools_refuse_malicious_checkpoints(trained, tmp_path, monkeypatch, capsys, role, kind):
     marker = tmp_path / 'marker'
     evil = str(MALICIOUS[kind](tmp_path / 'evil.pth', marker))
+    wait_for_a_new_log_folder(trained / 'work')
     before = digests(trained / 'work')
 
     with pytest.raises(SystemExit) as exit_info:
