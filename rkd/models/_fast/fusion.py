@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from .layout import Factors, blocks, cells, unblock
+from .layout import Factors, block_sum, blocks, cells, unblock
 
 
 def attention(x: Tensor, residual: Tensor, weight: Tensor, bias: Tensor,
@@ -48,10 +48,10 @@ def fusion_backward(grad: Tensor, x: Tensor, residual: Tensor, att: Tensor, weig
     grad_a0 = torch.mul(grad, x_blocks, out=work).sum(-1, keepdim=True)
     grad_a1 = torch.mul(grad, r, out=work).sum(-1, keepdim=True)
     grad_logit = torch.cat([grad_a0 * a0 * (1 - a0), grad_a1 * a1 * (1 - a1)], -1)
-    grad_logit_r = grad_logit.sum((2, 4))
+    grad_logit_r = block_sum(grad_logit)
     torch.mul(grad, a0, out=blocks(grad_x, factors))
     grad_x.view(-1, mid).addmm_(grad_logit.reshape(-1, 2), weight[:, :mid])
-    grad_r = torch.mul(grad, a1, out=work).sum((2, 4))
+    grad_r = block_sum(torch.mul(grad, a1, out=work))
     grad_r.view(-1, mid).addmm_(grad_logit_r.reshape(-1, 2), weight[:, mid:])
     grad_weight = torch.cat([grad_logit.reshape(-1, 2).t() @ x.reshape(-1, mid),
                              grad_logit_r.reshape(-1, 2).t() @ residual.reshape(-1, mid)], 1)

@@ -37,3 +37,12 @@ def unblock(x: Tensor) -> Tensor:
     """(N, h, fh, w, fw, C) back to (N, H, W, C)."""
     n, h, fh, w, fw, c = x.shape
     return x.reshape(n, h * fh, w * fw, c)
+
+
+def block_sum(x: Tensor) -> Tensor:
+    """(N, h, fh, w, fw, C) summed over each block's pixels, to (N, h, w, C).
+
+    One block dimension at a time: torch's CPU reduction over both at once is 20-40 times
+    slower on these strided views (9.8 ms against 0.4 ms for (4, 16, 2, 16, 2, 256), 2 threads).
+    """
+    return x.sum(2).sum(3)

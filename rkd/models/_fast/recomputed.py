@@ -6,9 +6,11 @@ Autograd would keep the 1x1 conv's output, its batch-normed map and the fused ma
 step, and in backward their gradients come on top. This Function keeps the student feature (which
 the student keeps anyway), the low-resolution residual (kept by the deeper level), the 2-channel
 attention and the batch statistics. Backward recomputes the rest (a 1x1 conv and element-wise
-work) and runs one batch chunk at a time, so the only full-size map it holds is the gradient of
-the batch-normed map, which BN's backward needs whole. The math is the same, summed in another
-order.
+work) and runs one batch chunk at a time, so it holds no full-size map of the mid channels
+either. BN's backward needs batch sums that are known only after the last chunk; the part of its
+gradient that they scale is linear in the student feature, so it is added at the end through
+(C_in, C_in) matrices instead of a second pass over the chunks. The math is the same, summed in
+another order.
 """
 from typing import List, Optional, Tuple
 
@@ -39,11 +41,18 @@ def _conv3x3_backward(grad: Tensor, x: Tensor, weight: Tensor) -> Tuple[Tensor, 
     return grad_x, grad_weight
 
 
-def _buffers(count: int, like: Tensor, chunk: int, dtype: torch.dtype) -> List[Tensor]:
-    """Scratch maps of one chunk of ``like`` (N, H, W, C), reused chunk after chunk: asking the
-    allocator for each afresh costs page faults that take longer than the arithmetic on CPU."""
-    shape = (min(chunk, len(like)), *like.shape[1:])
-    return [like.new_empty(shape, dtype=dtype) for _ in range(count)]
+def _buffers(count: int, shape: Tuple[int, ...], chunk: int, like: Tensor) -> List[Tensor]:
+    """Scratch maps of one chunk of an (N, H, W, C) ``shape``, with ``like``'s dtype and device,
+    reused chunk after chunk: asking the allocator for each afresh costs page faults that take
+    longer than the arithmetic on CPU."""
+    return [like.new_empty((min(chunk, shape[0]), *shape[1:])) for _ in range(count)]
+
+
+def _channels_last(weight: Tensor, dtype: torch.dtype) -> Tensor:
+    """A conv weight in ``dtype`` and channels_last, as the CPU convs on channels_last maps want
+    it: given another layout, each call of a chunked conv would copy it afresh, and its gradient
+    would come back channels_last, to be added into another layout chunk after chunk."""
+    return weight.to(dtype).contiguous(memory_format=torch.channels_last)
 
 
 def _conv1x1(feat: Tensor, weight: Tensor) -> Tensor:
@@ -76,7 +85,7 @@ class RecomputedABF(torch.autograd.Function):
         with torch.autocast(device, enabled=False):  # autocast's casts, done by hand below
             c = _conv1x1(feat.to(dtype), conv1_weight.to(dtype))
             count = c.numel() // c.shape[-1]
-            x_buf, f_buf = _buffers(2, c, chunk, bn_weight.dtype)
+            x_buf, f_buf = _buffers(2, c.shape, chunk, bn_weight)
             # two passes, chunk by chunk: var_mean reduces over the outer dim several times slower
             mean = c.reshape(count, -1).mean(0, dtype=bn_weight.dtype)
             var = sum(torch.sub(c[rows], mean, out=x_buf[:rows.stop - rows.start]).square_()
@@ -87,7 +96,7 @@ class RecomputedABF(torch.autograd.Function):
             invstd = torch.rsqrt(var + eps)
             scale = invstd * bn_weight
             shift = bn_bias - mean * scale
-            res = nhwc(residual)
+            res, conv2_w = nhwc(residual), _channels_last(conv2_weight, dtype)
             fused = torch.empty_like(c) if keep_residual else None
             outs, atts = [], []
             for rows in _chunks(len(c), chunk):
@@ -99,7 +108,7 @@ class RecomputedABF(torch.autograd.Function):
                 f = fuse(x, r, atts[-1], factors, out=f_buf[:n]).to(dtype)
                 if fused is not None:
                     fused[rows] = f
-                outs.append(F.conv2d(nchw(f), conv2_weight.to(dtype), padding=1))
+                outs.append(F.conv2d(nchw(f), conv2_w, padding=1))
         fused = None if fused is None else nchw(fused)
         ctx.save_for_backward(feat, residual, conv1_weight, bn_weight, bn_bias, att_weight,
                               conv2_weight, mean, invstd, torch.cat(atts), fused)
@@ -117,17 +126,23 @@ class RecomputedABF(torch.autograd.Function):
          invstd, att, fused) = ctx.saved_tensors
         factors, mid, chunks = ctx.factors, conv1_weight.shape[0], _chunks(len(feat), ctx.chunk)
         dtype, precise = ctx.dtype, mean.dtype  # of the convs, of the rest
-        conv1_w, conv2_w = conv1_weight.to(dtype), conv2_weight.to(dtype)
-        res, scale = nhwc(residual), invstd * bn_weight
-        grad_x = torch.empty(len(feat), *feat.shape[2:], mid, dtype=precise, device=feat.device)
+        c_in, scale = feat.shape[1], invstd * bn_weight
+        conv1_w, conv2_w = conv1_weight.to(dtype), _channels_last(conv2_weight, dtype)
+        # conv1's backward of scale * grad_x: scale folded into the weight, not into each chunk
+        scaled_conv1_w = (conv1_weight * scale.view(-1, 1, 1, 1)).to(dtype)
+        res = nhwc(residual)
         grad_res = torch.empty_like(res)
-        grad_conv2, grad_att = torch.zeros_like(conv2_weight), torch.zeros_like(att_weight)
+        grad_feat = torch.empty_like(feat) if ctx.needs_input_grad[0] else None
+        grad_conv1 = torch.zeros_like(conv1_weight).flatten(1)
+        grad_conv2 = torch.zeros_like(conv2_weight, memory_format=torch.channels_last)
+        grad_att = torch.zeros_like(att_weight)
         grad_att_bias, grad_bn_bias, grad_bn_weight = (mean.new_zeros(n) for n in (2, mid, mid))
-        x_hat_buf, x_buf, f_buf, work = _buffers(4, grad_x, ctx.chunk, precise)
-        for rows in chunks:  # conv2 and the fusion, back to the batch-normed map
-            n = rows.stop - rows.start
-            x_hat = torch.addcmul(-mean * invstd, _conv1x1(feat[rows].to(dtype), conv1_w),
-                                  invstd, out=x_hat_buf[:n])
+        x_hat_buf, x_buf, f_buf, grad_x_buf, work = _buffers(
+            5, (len(feat), *feat.shape[2:], mid), ctx.chunk, mean)
+        for rows in chunks:
+            n, feat_rows = rows.stop - rows.start, feat[rows].to(dtype)
+            x_hat = torch.addcmul(-mean * invstd, _conv1x1(feat_rows, conv1_w), invstd,
+                                  out=x_hat_buf[:n])
             x = torch.addcmul(bn_bias, x_hat, bn_weight, out=x_buf[:n])
             r = res[rows].to(precise)
             f = (nchw(fuse(x, r, att[rows], factors, out=f_buf[:n]).to(dtype))
@@ -137,28 +152,32 @@ class RecomputedABF(torch.autograd.Function):
             if grad_fused is not None:
                 grad_f += grad_fused[rows]
             grad_f = nhwc(grad_f.contiguous(memory_format=torch.channels_last)).to(precise)
+            grad_x = grad_x_buf[:n]
             grad_res[rows], grad_w, grad_b = fusion_backward(
-                grad_f, x, r, att[rows], att_weight.flatten(1), factors, grad_x[rows], work[:n])
+                grad_f, x, r, att[rows], att_weight.flatten(1), factors, grad_x, work[:n])
             grad_att += grad_w.view_as(grad_att)
             grad_att_bias += grad_b
-            grad_bn_bias += grad_x[rows].reshape(-1, mid).sum(0)
-            grad_bn_weight += torch.mul(grad_x[rows], x_hat, out=work[:n]).reshape(-1, mid).sum(0)
-        # BN's backward, chunk by chunk: with x_hat = (c - mean) * invstd,
-        # grad_c = scale * (grad_x - mean(grad_x) - x_hat * mean(grad_x * x_hat)) = k0 + k1 * c
-        # + scale * grad_x
-        count = grad_x.numel() // mid
-        k1 = -scale * invstd * grad_bn_weight / count
-        k0 = -k1 * mean - scale * grad_bn_bias / count
-        grad_feat = torch.empty_like(feat) if ctx.needs_input_grad[0] else None
-        grad_conv1 = torch.zeros_like(conv1_weight)
-        for rows in chunks:
-            feat_rows = feat[rows].to(dtype)
-            grad_c = torch.addcmul(k0, _conv1x1(feat_rows, conv1_w), k1,
-                                   out=x_hat_buf[:rows.stop - rows.start])
-            grad_c = nchw(grad_c.addcmul_(grad_x[rows], scale).to(dtype))
-            grad_f, grad_w = _conv1x1_backward(grad_c, feat_rows, conv1_w, grad_feat is not None)
-            grad_conv1 += grad_w
+            grad_bn_bias += grad_x.reshape(-1, mid).sum(0)
+            grad_bn_weight += torch.mul(grad_x, x_hat, out=work[:n]).reshape(-1, mid).sum(0)
+            grad_f, grad_w = _conv1x1_backward(nchw(grad_x.to(dtype)), feat_rows, scaled_conv1_w,
+                                               grad_feat is not None)
+            grad_conv1 += grad_w.flatten(1)
             if grad_feat is not None:
                 grad_feat[rows] = grad_f
-        return (grad_feat, nchw(grad_res), grad_conv1, grad_bn_weight, grad_bn_bias,
-                grad_att, grad_att_bias, grad_conv2)
+        # BN's backward: with x_hat = (c - mean) * invstd and c = conv1(feat) = feat @ w1.T,
+        # grad_c = scale * (grad_x - mean(grad_x) - x_hat * mean(grad_x * x_hat))
+        #        = scale * grad_x + k0 + k1 * c.
+        # scale * grad_x went through conv1 above, chunk by chunk. The rest is linear in feat:
+        # its input gradient is feat @ (w1.T k1 w1) + k0 @ w1, its weight gradient
+        # outer(k0, sum(feat)) + k1 w1 (feat.T @ feat), with feat flattened to (pixels, C_in).
+        count = len(feat) * feat.shape[2] * feat.shape[3]
+        k1 = -scale * invstd * grad_bn_weight / count
+        k0 = -k1 * mean - scale * grad_bn_bias / count
+        w1, flat = conv1_weight.flatten(1).to(precise), nhwc(feat).reshape(-1, c_in).to(precise)
+        grad_conv1 = (scale[:, None] * grad_conv1 + torch.outer(k0, flat.sum(0))
+                      + k1[:, None] * (w1 @ (flat.t() @ flat)))
+        if grad_feat is not None:
+            through, shift = w1.t() @ (k1[:, None] * w1), k0 @ w1
+            nhwc(grad_feat).view(-1, c_in).add_(torch.addmm(shift, flat, through))
+        return (grad_feat, nchw(grad_res), grad_conv1.view_as(conv1_weight), grad_bn_weight,
+                grad_bn_bias, grad_att, grad_att_bias, grad_conv2)
