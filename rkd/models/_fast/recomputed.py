@@ -6,11 +6,11 @@ Autograd would keep the 1x1 conv's output, its batch-normed map and the fused ma
 step, and in backward their gradients come on top. This Function keeps the student feature (which
 the student keeps anyway), the low-resolution residual (kept by the deeper level), the 2-channel
 attention and the batch statistics. Backward recomputes the rest (a 1x1 conv and element-wise
-work) and runs one batch chunk at a time, so it holds no full-size map of the mid channels
-either. BN's backward needs batch sums that are known only after the last chunk; the part of its
-gradient that they scale is linear in the student feature, so it is added at the end through
-(C_in, C_in) matrices instead of a second pass over the chunks. The math is the same, summed in
-another order.
+work) and runs one batch chunk at a time, so besides the fused map that the next shallower level
+reads, and its gradient, it holds no full-size map of the mid channels. BN's backward needs batch
+sums that are known only after the last chunk; the part of its gradient that they scale is linear
+in the student feature, so it is added at the end through (C_in, C_in) matrices instead of a
+second pass over the chunks. The math is the same, summed in another order.
 """
 from typing import List, Optional, Tuple
 
