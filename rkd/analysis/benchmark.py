@@ -22,8 +22,8 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from torch.profiler import ProfilerActivity, profile
 
+from rkd.apis.builder import build_distillation
 from rkd.models.algorithms.synthetic_batch import synthetic_batch
-from rkd.registry import MODELS
 
 # The measured steps of distillation_parts.
 PARTS = ('student', 'teacher', 'distill')
@@ -59,17 +59,13 @@ def train_input_size(cfg: Config) -> List[int]:
 def build_algorithm(cfg: Config, impl: str, device: str) -> torch.nn.Module:
     """The config's distillation model with the connector and loss forms set to ``impl``.
 
-    The teacher keeps its random weights: speed and memory do not depend on them. As the
-    Runner does, the config's top-level ``data_preprocessor`` is the model's.
+    The teacher keeps its random weights: speed and memory do not depend on them.
     """
     model_cfg = cfg.model.copy()
     model_cfg.teacher.checkpoint = None
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model_cfg.distiller.connector.impl = impl
     model_cfg.distiller.loss.impl = impl
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        return MODELS.build(model_cfg).to(device).train()
+    return build_distillation(cfg, model_cfg).to(device).train()
 
 
 class PeakMemory:

@@ -23,8 +23,12 @@ def test_a_fitting_checkpoint_loads_with_or_without_wrapper_prefix(tmp_path):
 
 
 def test_a_bare_state_dict_loads(tmp_path):
-    torch.save(net().state_dict(), tmp_path / 'bare.pth')
-    load_weights(net(), str(tmp_path / 'bare.pth'), 'checkpoint to test')
+    source, target = net(), net()
+    source[1].running_mean.fill_(0.5)
+    torch.save(source.state_dict(), tmp_path / 'bare.pth')
+    load_weights(target, str(tmp_path / 'bare.pth'), 'checkpoint to test')
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(target.state_dict()[key], value, rtol=0, atol=0)
 
 
 def test_misfits_are_counted_and_named_and_nothing_is_loaded(tmp_path):

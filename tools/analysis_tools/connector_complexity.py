@@ -8,9 +8,8 @@ import argparse
 import torch
 from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
-from rkd.registry import MODELS
+from rkd.apis import build_distillation
 from rkd.utils import register_all_modules
 
 
@@ -34,8 +33,7 @@ def main() -> None:
     # Count the literal form: the fast one calls some convs functionally, out of the module
     # hooks the counter attributes FLOPs with. Both compute the same function.
     cfg.model.distiller.connector.impl = 'reference'
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        model = MODELS.build(cfg.model).eval()
+    model = build_distillation(cfg).eval()
     images = torch.rand(1, 3, *args.shape)
     distiller = model.distiller
     student_feats, teacher_feats = model.probe_features(images)

@@ -11,12 +11,10 @@ import os
 import os.path as osp
 
 from mmengine.config import DictAction
-from mmengine.registry import DefaultScope
 
 from rkd.analysis.abf_visualizer import abf_maps, image_batch, save_level_figure
-from rkd.apis import exit_on_checkpoint_error, load_config
+from rkd.apis import build_distillation, exit_on_checkpoint_error, load_config
 from rkd.checkpoint import load_weights
-from rkd.registry import MODELS
 from rkd.utils import register_all_modules
 
 
@@ -36,8 +34,7 @@ def main() -> None:
     register_all_modules(init_default_scope=False)
     cfg = load_config(args.config, args.cfg_options)
     with exit_on_checkpoint_error():
-        with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-            model = MODELS.build(cfg.model).eval()
+        model = build_distillation(cfg).eval()
         load_weights(model, args.checkpoint, 'checkpoint to visualize')
     os.makedirs(args.out_dir, exist_ok=True)
     for level, maps in enumerate(abf_maps(model, image_batch(cfg, model, args.image))):
