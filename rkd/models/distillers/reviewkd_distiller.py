@@ -65,11 +65,26 @@ class ReviewKDDistiller(BaseDistiller):
 
     def prepare(self, student_feats: List[Tensor], teacher_feats: List[Tensor]) -> None:
         """Build the connector for the channels of the probe step's levels."""
+        self._check_extra_loss_features()
         n = self._check_pairing(student_feats, teacher_feats)
         self.connector = MODELS.build(
             dict(self.connector_cfg,
                  student_channels=[f.shape[1] for f in student_feats[:n]],
                  teacher_channels=[f.shape[1] for f in teacher_feats[:n]]))
+
+    def _check_extra_loss_features(self) -> None:
+        """Each extra loss reads one map a network: a recorder of a tuple output would give it
+        several, and the surplus would silently become ReviewKD levels."""
+        for group in (self.student_recorders, self.teacher_recorders):
+            extra = len(self.extra_losses)
+            counts = group.feature_counts[len(group.recorders) - extra:]
+            for name, recorder, count in zip(self.extra_losses, group.recorders[-extra:], counts):
+                if count != 1:
+                    raise ValueError(
+                        f'extra_losses[{name!r}] reads recorder "{recorder.source}" of '
+                        f'{group.network}, which yields {count} feature maps (a tuple output); '
+                        'a loss takes one. Pick one with element=, e.g. '
+                        f'dict(source=\'{recorder.source}\', element=-1).')
 
     def _check_pairing(self, student_feats: List[Tensor], teacher_feats: List[Tensor]) -> int:
         """The number of ReviewKD levels (the extra losses' features come last, one each)."""

@@ -193,6 +193,8 @@ class RecorderGroup:
         self.recorders = [self._build(r) for r in recorders]
         self._modules: Optional[List[nn.Module]] = None
         self._model_type = ''
+        # how many maps each recorder gave in the last features(): a tuple output gives several
+        self.feature_counts: List[int] = []
 
     @staticmethod
     def _build(recorder: Union[str, dict, ModuleRecorder]) -> ModuleRecorder:
@@ -238,10 +240,12 @@ class RecorderGroup:
 
     def features(self) -> List[torch.Tensor]:
         """All recorded maps in recorder order, tuples expanded: shallow -> deep as declared."""
-        features = []
+        features, self.feature_counts = [], []
         for recorder in self.recorders:
             try:
-                features.extend(recorder.features())
+                maps = recorder.features()
             except (RuntimeError, ValueError) as error:
                 raise type(error)(f'In {self.network}{self._model_type}: {error}') from None
+            features.extend(maps)
+            self.feature_counts.append(len(maps))
         return features
