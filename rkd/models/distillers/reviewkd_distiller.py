@@ -76,9 +76,9 @@ class ReviewKDDistiller(BaseDistiller):
         """Each extra loss reads one map a network: a recorder of a tuple output would give it
         several, and the surplus would silently become ReviewKD levels."""
         for group in (self.student_recorders, self.teacher_recorders):
-            extra = len(self.extra_losses)
-            counts = group.feature_counts[len(group.recorders) - extra:]
-            for name, recorder, count in zip(self.extra_losses, group.recorders[-extra:], counts):
+            first = len(group.recorders) - len(self.extra_losses)
+            for name, recorder, count in zip(self.extra_losses, group.recorders[first:],
+                                             group.feature_counts[first:]):
                 if count != 1:
                     raise ValueError(
                         f'extra_losses[{name!r}] reads recorder "{recorder.source}" of '
