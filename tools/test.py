@@ -8,6 +8,7 @@ from rkd.apis import (add_runner_args, build_runner, enable_visualization, exit_
                       load_config, parse_runner_args)
 from rkd.checkpoint import load_weights
 from rkd.utils import register_all_modules
+from rkd.utils.dist import distributed_session
 
 
 def parse_args() -> argparse.Namespace:
@@ -29,7 +30,7 @@ def main() -> None:
     if args.out and not args.out.endswith(('.pkl', '.pickle')):
         raise SystemExit(f'--out must name a .pkl file, got {args.out}')
     cfg.load_from = None  # the runner would load it again, leniently
-    with exit_on_checkpoint_error():
+    with distributed_session(cfg), exit_on_checkpoint_error():
         runner = build_runner(cfg)
         # strict: a checkpoint of another model would test a randomly initialised one
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model

@@ -6,7 +6,7 @@ from rkd.apis import (add_runner_args, build_runner, enable_amp, enable_auto_sca
                       start_checkpoint)
 from rkd.checkpoint import checkpoint_role
 from rkd.utils import register_all_modules
-from rkd.utils.dist import setup_cpu_distributed
+from rkd.utils.dist import distributed_session
 from rkd.utils.non_finite import NonFiniteError
 
 
@@ -27,13 +27,13 @@ def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
-    setup_cpu_distributed(cfg)  # torchrun without CUDA: gloo, no cuda.set_device
     if args.amp:
         enable_amp(cfg)
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
     set_resume(cfg, args.resume)
-    with exit_on_checkpoint_error(), checkpoint_role(*start_checkpoint(cfg)):
+    with distributed_session(cfg), exit_on_checkpoint_error(), \
+            checkpoint_role(*start_checkpoint(cfg)):
         runner = build_runner(cfg)
         try:
             runner.train()

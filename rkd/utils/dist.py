@@ -8,6 +8,8 @@ and asks for DDP without device ids. Machines with CUDA are left to mmengine.
 """
 import datetime
 import os
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 import torch.distributed as torch_dist
@@ -55,3 +57,19 @@ def setup_cpu_distributed(cfg: Config) -> None:
         cfg.model_wrapper_cfg.setdefault('device_ids', None)  # mmengine would pass LOCAL_RANK
     print_log(f'No CUDA: {torch_dist.get_world_size()} CPU processes, '
               f'{dist_cfg["backend"]} backend, DDP without device ids.', logger='current')
+
+
+@contextmanager
+def distributed_session(cfg: Config) -> Iterator[None]:
+    """Wrap a tool's run: the CPU process group set up before it, every process group torn down after.
+
+    mmengine never destroys the group it creates. A process that exits with a live gloo group can
+    abort in its own teardown ("terminate called without an active exception", SIGABRT) after the
+    work is done, so torchrun reports a failed run; destroying the group first joins its threads.
+    """
+    setup_cpu_distributed(cfg)
+    try:
+        yield
+    finally:
+        if torch_dist.is_initialized():
+            torch_dist.destroy_process_group()

@@ -1,4 +1,6 @@
-"""setup_cpu_distributed: what a torchrun launch without CUDA changes in a config."""
+"""setup_cpu_distributed: what a torchrun launch without CUDA changes in a config;
+distributed_session: the group it creates is gone when the tool's work ends."""
+import contextlib
 import socket
 
 import pytest
@@ -6,7 +8,7 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 
-from rkd.utils.dist import setup_cpu_distributed
+from rkd.utils.dist import distributed_session, setup_cpu_distributed
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU path only')
 
@@ -55,3 +57,14 @@ def test_a_configured_wrapper_is_kept(torchrun_env, wrapper, expected):
 def test_other_launchers_say_how_to_run_on_cpu():
     with pytest.raises(RuntimeError, match='torchrun and --launcher pytorch'):
         setup_cpu_distributed(Config(dict(launcher='slurm')))
+
+
+@pytest.mark.parametrize('fails', [False, True])
+def test_the_session_destroys_its_process_group(torchrun_env, fails):
+    cfg = Config(dict(launcher='pytorch'))
+    with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():
+        with distributed_session(cfg):
+            assert torch_dist.is_initialized()
+            if fails:
+                raise RuntimeError('the run failed')
+    assert not torch_dist.is_initialized()
