@@ -61,7 +61,7 @@ def setup_cpu_distributed(cfg: Config) -> None:
 
 @contextmanager
 def distributed_session(cfg: Config) -> Iterator[None]:
-    """Wrap a tool's run: the CPU process group set up before it, every process group torn down after.
+    """A tool's run: the CPU process group set up before it, any process group destroyed after.
 
     mmengine never destroys the group it creates. A process that exits with a live gloo group can
     abort in its own teardown ("terminate called without an active exception", SIGABRT) after the
