@@ -46,7 +46,10 @@ def _misfit(model: nn.Module, state_dict: dict) -> Dict[str, List[str]]:
     Missing: what the model's own ``state_dict()`` holds (rkd's algorithm leaves its teacher
     out) and the file lacks. Unexpected: what the file holds and the model has no tensor for.
     """
-    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    # every name of a shared tensor: state_dict() has one entry per name (DETR heads list one
+    # branch module several times), named_parameters() only the first
+    tensors = {**dict(model.named_parameters(remove_duplicate=False)),
+               **dict(model.named_buffers(remove_duplicate=False))}
     return {
         'of another shape': [
             f'{key} (file {tuple(state_dict[key].shape)}, model {tuple(value.shape)})'

@@ -1,95 +1,25 @@
-"""The feature explorer on a model of each task: what ran, and the natural levels."""
-import pytest
-import torch
+"""What list_features prints of a model: its modules, and its natural levels as config lines."""
 from mmengine.registry import DefaultScope
 
-from rkd.analysis import explore, natural_levels, paired_levels, recorder_lines
+from rkd.analysis import format_table, recorder_lines
+from rkd.models.algorithms.natural_levels import explore, natural_levels
 from rkd.registry import MODELS
 
 from helpers import tiny_classifier
-from tiny_detectors import tiny_detector
-from tiny_segmentors import tiny_segmentor
 
 
-def build(model: dict, scope: str):
-    import importlib
-    importlib.import_module(f'{scope}.models')
-    with DefaultScope.overwrite_default_scope(scope):
-        return MODELS.build(model)
-
-
-def test_a_classifier_gives_its_stages_and_pooled_embedding():
-    model = build(tiny_classifier(base_channels=4), 'mmpretrain')
-    state = {k: v.clone() for k, v in model.state_dict().items()}
+def test_the_table_marks_the_levels_and_the_lines_write_them():
+    import mmpretrain.models  # noqa: F401
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(tiny_classifier(base_channels=4))
     records = explore(model, (16, 16))
-    by_name = {r.name: r for r in records}
-    assert by_name['backbone.layer1.0.relu'].calls == 2  # BasicBlock: after conv1 and the add
-    assert by_name['head.loss_module'].calls == 1  # the training path: the loss ran
-    assert by_name['backbone.layer1.0.bn1'].activation == 'pre'
-    assert by_name['backbone.layer1'].activation == 'post'
     levels = natural_levels(model, records)
-    assert [level.recorder for level in levels] == [
-        *(dict(source='backbone', element=i) for i in range(4)), dict(source='neck', element=-1)]
-    assert [level.shape for level in levels][-1] == (2, 32)
-    for key, value in model.state_dict().items():  # BN statistics untouched
-        torch.testing.assert_close(value, state[key], rtol=0, atol=0)
-
-
-def test_single_output_backbones_give_their_child_stages():
-    model = dict(tiny_classifier(base_channels=4))
-    model['backbone'] = dict(model['backbone'], out_indices=(3, ))
-    model = build(model, 'mmpretrain')
-    levels = natural_levels(model, explore(model, (16, 16)))
-    assert [level.recorder for level in levels] == [
-        'backbone.layer1', 'backbone.layer2', 'backbone.layer3', 'backbone.layer4', 'neck']
-    assert levels[0].pre_activation == dict(source='backbone.layer1.1.relu', io='input', call=-1)
-
-
-@pytest.mark.parametrize('kind', ['mask_rcnn', 'retinanet'])
-def test_a_detector_gives_its_fpn_levels(kind):
-    model = build(tiny_detector(kind), 'mmdet')
-    records = explore(model, (64, 64))
-    levels = natural_levels(model, records)
-    assert [level.recorder for level in levels] == [dict(source='neck', element=i)
-                                                    for i in range(5)]
-    assert [level.shape[-1] for level in levels] == [16, 8, 4, 2, 1] if kind == 'mask_rcnn' \
-        else [8, 4, 2, 1, 1]
-    assert any(r.name.startswith('roi_head.') for r in records) == (kind == 'mask_rcnn')
-
-
-def test_a_segmentor_gives_its_dilated_stages_of_equal_size():
-    model = build(tiny_segmentor(width=4), 'mmseg')
-    records = explore(model, (32, 32))
-    levels = natural_levels(model, records)
-    assert [level.shape[1:] for level in levels] == [(4, 8, 8), (8, 4, 4), (16, 4, 4),
-                                                     (32, 4, 4)]
-    assert 'auxiliary_head.conv_seg' in {r.name for r in records}  # runs in training only
-
-
-def test_recorder_lines_pair_the_deepest_levels():
-    student = build(tiny_classifier(base_channels=4), 'mmpretrain')
-    teacher = dict(tiny_classifier(base_channels=8))
-    teacher['backbone'] = dict(teacher['backbone'], out_indices=(1, 2, 3))
-    teacher = build(teacher, 'mmpretrain')
-    s, t = paired_levels(natural_levels(student, explore(student, (16, 16))),
-                         natural_levels(teacher, explore(teacher, (16, 16))))
-    assert len(s) == len(t) == 4 and s[0].recorder == dict(source='backbone', element=1)
-    lines = recorder_lines('teacher_recorders', t)
-    assert lines[0] == 'teacher_recorders=[' and lines[-1] == '],'
-    assert lines[1] == "    dict(source='backbone', element=0),  # (2, 16, 8, 8), post-activation"
-
-
-def test_a_vit_gives_evenly_spaced_token_blocks_and_its_class_token():
-    vit = dict(type='ImageClassifier',
-               data_preprocessor=dict(num_classes=4, mean=[127.5] * 3, std=[127.5] * 3),
-               backbone=dict(type='VisionTransformer', img_size=32, patch_size=8,
-                             arch=dict(embed_dims=32, num_layers=8, num_heads=2,
-                                       feedforward_channels=64)),
-               neck=None, head=dict(type='VisionTransformerClsHead', num_classes=4,
-                                    in_channels=32))
-    model = build(vit, 'mmpretrain')
-    levels = natural_levels(model, explore(model, (32, 32)))
-    assert [level.recorder for level in levels] == [
-        'backbone.layers.1', 'backbone.layers.3', 'backbone.layers.5', 'backbone.ln1',
-        dict(source='head.layers.head', io='input')]
-    assert levels[0].shape == (2, 17, 32) and levels[-1].shape == (2, 32)
+    table = format_table(records, levels)
+    assert table[0].split() == ['module', 'type', 'calls', 'activation', 'output']
+    marked = [line.split()[1] for line in table[1:] if line.startswith('*')]
+    assert marked == ['backbone', 'neck']
+    lines = recorder_lines('student_recorders', levels, pre_activation=True)
+    assert lines[0] == 'student_recorders=[' and lines[-1] == '],'
+    assert lines[1] == ("    dict(source='backbone.layer1.1.relu', io='input', call=-1),  "
+                        '# (2, 4, 16, 16), pre-activation')  # the stage before its last ReLU
+    assert len(lines) == 2 + len(levels)

@@ -31,6 +31,21 @@ def test_a_bare_state_dict_loads(tmp_path):
         torch.testing.assert_close(target.state_dict()[key], value, rtol=0, atol=0)
 
 
+def test_a_module_listed_twice_loads_its_own_checkpoint(tmp_path):
+    # DETR-family heads without box refinement list one branch module once per decoder layer:
+    # state_dict() names its tensors once per entry, named_parameters() once
+    def shared_branches() -> nn.Module:
+        branch = nn.Linear(4, 2)
+        return nn.ModuleDict(dict(stem=nn.Linear(4, 4), branches=nn.ModuleList([branch] * 3)))
+
+    source, target = shared_branches(), shared_branches()
+    save_checkpoint(dict(state_dict=source.state_dict()), str(tmp_path / 'shared.pth'))
+    assert len(source.state_dict()) == 8
+    load_weights(target, str(tmp_path / 'shared.pth'), 'checkpoint to test')
+    torch.testing.assert_close(target.branches[2].weight, source.branches[0].weight, rtol=0,
+                               atol=0)
+
+
 def test_misfits_are_counted_and_named_and_nothing_is_loaded(tmp_path):
     state = net(width=8).state_dict()
     del state['1.running_var']

@@ -12,8 +12,9 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
-from mmengine.registry import MODELS, DefaultScope
 from mmengine.utils import import_modules_from_strings
+
+from rkd.apis import build_distillation
 
 REPO = Path(__file__).parents[2]
 CIFAR = sorted((REPO / 'configs' / 'cifar100').glob('*.py'))
@@ -109,16 +110,12 @@ def load(path: Path) -> Config:
 
 
 def build(cfg: Config):
-    """The model as the Runner builds it (top-level data_preprocessor merged, default scope),
-    with no teacher checkpoint."""
+    """The model as the Runner builds and initialises it, with no teacher checkpoint."""
     import mmpretrain.models  # noqa: F401
     model_cfg = copy.deepcopy(cfg.model)
     if 'teacher' in model_cfg:
         model_cfg.teacher.checkpoint = None
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        model = MODELS.build(model_cfg)
+    model = build_distillation(cfg, model_cfg)
     model.init_weights()
     return model
 
@@ -158,8 +155,12 @@ def test_config_builds_and_trains_one_step(path, at_repo_root):
     assert len(connector.abfs) == levels, 'one ABF per level'
     assert (list(connector.student_channels), list(connector.teacher_channels)) \
         == CHANNELS[path.stem]
-    # The teacher is never initialised by init_weights (a checkpoint would be loaded): its
-    # random stage features take both signs when recorded before their ReLU, as the paper's.
+    # Random stage features take both signs when recorded before their ReLU, as the paper's.
+    # Without a checkpoint the teacher is initialised as its config says, and a ResNet's last
+    # BN of a block starts at 0 (zero_init_residual): random scales stand in for trained ones.
+    for module in model.teacher.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.normal_(module.weight)
     _, teacher_feats = model.probe_features(torch.randn(2, 3, size, size))
     post_relu = path.stem in POST_RELU_TEACHERS
     stages = teacher_feats[:len(connector.abfs) - 1]  # not the embedding, nor extra losses'

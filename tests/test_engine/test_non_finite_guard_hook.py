@@ -77,6 +77,22 @@ def test_a_teacher_turned_nan_stops_before_the_step(tmp_path):
         assert torch.equal(value, saved[f'student.{name}']), name
 
 
+def huge_teacher(model) -> None:
+    # finite features whose squares overflow float32, as an SSD teacher's never-initialised
+    # L2Norm gave (5e36)
+    model.teacher.backbone.conv1.weight.mul_(1e25)
+
+
+def test_finite_features_with_an_overflowing_loss_name_the_level(tmp_path):
+    run = runner(tmp_path, NonFiniteGuardHook(), AtIteration(2, 'before_train_iter', huge_teacher))
+    with pytest.raises(NonFiniteError, match=r'loss_reviewkd = inf \(the ReviewKD loss; student '
+                       r'and teacher features finite, but the loss overflows at level 0 \(student '
+                       r'\(4, 4, 16, 16\), max \|x\| [\d.]+, teacher \(4, 8, 16, 16\), max '
+                       r'\|x\| [\d.]+e\+\d+\), .*: squares of values this large overflow'):
+        run.train()
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_1.pth']
+
+
 def test_a_nan_gradient_stops_before_the_optimizer_step(tmp_path):
     def poison(model):
         model.student.head.fc.weight.register_hook(lambda grad: grad * math.nan)

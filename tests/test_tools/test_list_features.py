@@ -33,7 +33,9 @@ def test_the_printed_recorders_train(tmp_path, monkeypatch, capsys):
     recorders = printed_recorders(out)
     assert recorders['teacher_recorders'][0] == dict(source='backbone.layer1.1.relu',
                                                      io='input', call=-1)
-    assert len(recorders['student_recorders']) == len(recorders['teacher_recorders']) == 5
+    # the student's four stages are the backbone's whole output: one recorder, four levels
+    assert recorders['student_recorders'] == ['backbone', dict(source='neck', element=-1)]
+    assert len(recorders['teacher_recorders']) == 5
 
     cfg = Config.fromfile(tmp_path / 'draft.py')
     cfg.model.distiller.update(recorders)

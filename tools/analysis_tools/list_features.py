@@ -3,8 +3,9 @@
 Runs one training step of the student and the teacher of a ReviewKD config (or of the one model
 of a plain training config) on a synthetic batch and prints every module that ran: its type, how
 often it ran, the shapes of its outputs and whether they are pre- or post-activation. Modules
-marked ``*`` give the natural levels (stage outputs, FPN levels, pooled embedding); the recorder
-lists at the end pair the deepest levels of both networks, ready to paste into the config.
+marked ``*`` give the natural levels (stage outputs, FPN levels, pooled embedding). For a ReviewKD
+config it ends with the pairing ``'auto'`` recorders make (levels of equal stride, as a table)
+and the recorder lists that freeze it, ready to paste into the config.
 
     python tools/analysis_tools/list_features.py CONFIG [--model student|teacher]
         [--input-size H W] [--teacher-pre-activation]
@@ -16,9 +17,11 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
 from torch import nn
 
-from rkd.analysis import explore, format_table, natural_levels, paired_levels, recorder_lines
+from rkd.analysis import format_table, recorder_lines
 from rkd.apis import load_config
 from rkd.models.algorithms.model_builder import build_task_model
+from rkd.models.algorithms.natural_levels import explore, natural_levels
+from rkd.models.algorithms.stride_pairing import pair_levels
 from rkd.utils import register_all_modules
 
 
@@ -55,32 +58,34 @@ def networks(cfg: Config, which: str = None) -> Dict[str, nn.Module]:
         return built
 
 
-def input_size(cfg: Config, size: List[int]) -> Tuple[int, int]:
-    if size:
-        return tuple(size)
-    return tuple(cfg.model.get('probe_input_shape', (3, 224, 224))[1:])
+def input_shape(cfg: Config, size: List[int]) -> Tuple[int, int, int]:
+    """(C, H, W) of the synthetic images: ``--input-size``, else the config's probe's."""
+    channels, *probe_size = cfg.model.get('probe_input_shape', (3, 224, 224))
+    return (channels, *size) if size else (channels, *probe_size)
 
 
 def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
     cfg = load_config(args.config, args.cfg_options)
-    size = input_size(cfg, args.input_size)
-    levels = {}
-    for name, network in networks(cfg, args.model).items():
-        records = explore(network, size)
-        levels[name] = natural_levels(network, records)
+    channels, *size = input_shape(cfg, args.input_size)
+    built = networks(cfg, args.model)
+    for name, network in built.items():
+        records = explore(network, size, channels)
+        levels = natural_levels(network, records)
         print(f'{name}: {type(network).__name__}, one training step on 2 synthetic '
               f'{size[0]}x{size[1]} images ({len(records)} modules ran; * natural levels)')
-        print('\n'.join(format_table(records, levels[name])), end='\n\n')
-    if set(levels) == {'student', 'teacher'}:
-        student, teacher = paired_levels(levels['student'], levels['teacher'])
-        print('# model.distiller of a ReviewKD config: the deepest levels both networks have')
-        print('\n'.join(recorder_lines('student_recorders', student) + recorder_lines(
-            'teacher_recorders', teacher, pre_activation=args.teacher_pre_activation)))
-    else:
-        for name, found in levels.items():
-            print('\n'.join(recorder_lines(f'{name}_recorders', found)))
+        print('\n'.join(format_table(records, levels)), end='\n\n')
+        if set(built) != {'student', 'teacher'}:
+            print('\n'.join(recorder_lines(f'{name}_recorders', levels)))
+    if set(built) == {'student', 'teacher'}:
+        pairing = pair_levels(built['student'], built['teacher'], (channels, *size),
+                              teacher_pre_activation=args.teacher_pre_activation)
+        print(f"# student_recorders='auto', teacher_recorders='auto' pair these levels by "
+              f'stride at {size[0]}x{size[1]}:')
+        print('\n'.join(pairing.table()), end='\n\n')
+        print('# model.distiller of a ReviewKD config: these lines freeze that pairing')
+        print('\n'.join(pairing.config_lines()))
 
 
 if __name__ == '__main__':

@@ -24,6 +24,11 @@ def _tensors(value) -> List[Tensor]:
     return [v for v in values if isinstance(v, Tensor)]
 
 
+def _extent(feature: Tensor) -> str:
+    """Shape and largest magnitude of a feature, for a message."""
+    return f'{tuple(feature.shape)}, max |x| {feature.detach().abs().max().item():.3g}'
+
+
 def _levels(features) -> List[int]:
     if not isinstance(features, (list, tuple)):
         return []
@@ -129,7 +134,7 @@ class NonFiniteGuardHook(Hook):
         for key in bad:
             value = [t for k, t in losses if k == key][0]
             if key in self._distiller_keys:
-                what = 'the ReviewKD loss' + self._level_hint(features)
+                what = 'the ReviewKD loss' + self._level_hint(features, output)
             elif self._distiller_keys:
                 what = "the student's task loss"
             else:
@@ -143,16 +148,25 @@ class NonFiniteGuardHook(Hook):
             f'before the optimizer step. {LEFT_AS_IS} {CAUSES}')
 
     @staticmethod
-    def _level_hint(features: tuple) -> str:
+    def _level_hint(features: tuple, output: dict) -> str:
         if len(features) < 2:
             return ''
         student, teacher = _levels(features[0]), _levels(features[1])
         count = len(features[1]) if isinstance(features[1], (list, tuple)) else '?'
         hints = [f'{network} feature non-finite at level(s) {levels} of {count}'
                  for network, levels in (('teacher', teacher), ('student', student)) if levels]
-        if not hints:
+        if hints:
+            return '; ' + ', '.join(hints)
+        levels = [int(key[len('reviewkd_level'):]) for key, value in output.items()
+                  if key.startswith('reviewkd_level') and isinstance(value, Tensor)
+                  and not torch.isfinite(value).all()]
+        described = [f'level {i} (student {_extent(features[0][i])}, teacher '
+                     f'{_extent(features[1][i])})' for i in levels if i < min(map(len, features))]
+        if not described:
             return '; student and teacher features finite: the connector or the loss'
-        return '; ' + ', '.join(hints)
+        return ('; student and teacher features finite, but the loss overflows at '
+                + ', '.join(described) + ': squares of values this large overflow float32 (a '
+                'teacher never trained nor initialised, e.g. with model.teacher.checkpoint=None?)')
 
     def _check_gradients(self, optimizer, args, kwargs) -> None:
         grads = [p.grad for group in optimizer.param_groups for p in group['params']

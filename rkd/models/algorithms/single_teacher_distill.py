@@ -1,10 +1,7 @@
 """The model the runner sees: a trained student distilled from one frozen teacher."""
-import random
 import traceback
-from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModel
@@ -14,6 +11,8 @@ from rkd.registry import MODELS
 
 from ..distillers import BaseDistiller
 from .model_builder import build_task_model
+from .probe_state import preserved_random_state, training_mode
+from .stride_pairing import AUTO, pair_levels
 from .synthetic_batch import synthetic_batch, synthetic_samples
 from .teacher_bn import check_bn_mode, teacher_bn_mode
 from .teacher_inputs import TeacherRenormalizer
@@ -65,6 +64,8 @@ class SingleTeacherDistill(BaseModel):
                  probe_input_shape: Sequence[int] = (3, 64, 64),
                  student_overrides: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
+        if len(probe_input_shape) != 3:
+            raise ValueError(f'probe_input_shape must be (C, H, W), got {probe_input_shape}')
         student_model = build_task_model(student, data_preprocessor, student_overrides)
         # One preprocessor, one batch for both networks: same images, padding and size.
         super().__init__(data_preprocessor=student_model.data_preprocessor, init_cfg=init_cfg)
@@ -81,7 +82,8 @@ class SingleTeacherDistill(BaseModel):
             'data_preprocessor' in teacher_config
         self.teacher_renormalizer = TeacherRenormalizer.between(
             self.data_preprocessor, self.teacher.data_preprocessor) if own_preprocessor else None
-        self.distiller: BaseDistiller = MODELS.build(distiller)
+        self.distiller: BaseDistiller = MODELS.build(
+            self._paired_automatically(distiller, tuple(probe_input_shape)))
         self.distiller.student_recorders.bind(self.student)
         self.distiller.teacher_recorders.bind(self.teacher)
         self._teacher_stops_at_features = all(
@@ -95,19 +97,38 @@ class SingleTeacherDistill(BaseModel):
                        strict: bool = True, overrides: Optional[dict] = None) -> BaseModel:
         teacher = build_task_model(config, overrides=overrides)
         if checkpoint is None:
-            print_log('The teacher has no checkpoint: it keeps its random initial weights. '
-                      'This is only useful for tests.', logger='current', level=30)
+            # The runner's init_weights() initialises it as its config says, as the student:
+            # left out, layers whose weights only init_weights() sets (SSD's L2Norm) would
+            # keep uninitialised memory, and the loss could be inf from the first step. Its
+            # pretrained parts are not fetched: a random teacher is for smoke tests.
+            _drop_pretrained_init(teacher)
+            print_log('The teacher has no checkpoint (model.teacher.checkpoint=None): it is '
+                      'randomly initialised and teaches nothing. Fine for smoke tests; to '
+                      'distil, set the checkpoint of a trained teacher.', logger='current',
+                      level=30)
         else:
             load_weights(teacher, checkpoint, 'teacher checkpoint', strict=strict)
-        # The runner calls init_weights() on the whole model after building it; a loaded
-        # teacher must not be re-initialised.
-        teacher.is_init = True
+            teacher.is_init = True  # the runner's init_weights() must not overwrite it
         teacher.requires_grad_(False)
         return teacher.eval()
 
+    def _paired_automatically(self, distiller: dict, probe_input_shape: tuple) -> dict:
+        """``distiller`` with its ``'auto'`` recorders replaced by the levels paired by stride
+        (``stride_pairing.py``), the pairing logged as a table and as config lines."""
+        student, teacher = (distiller.get(key) for key in ('student_recorders',
+                                                           'teacher_recorders'))
+        if AUTO not in (student, teacher):
+            return distiller
+        pairing = pair_levels(self.student, self.teacher, probe_input_shape, student, teacher)
+        print_log('\n'.join([
+            f'ReviewKD levels paired by stride (\'auto\', {pairing.input_size[0]}x'
+            f'{pairing.input_size[1]} probe input):', *pairing.table(),
+            'To freeze this pairing, set in model.distiller:', *pairing.config_lines()]),
+            logger='current')
+        return dict(distiller, student_recorders=pairing.student_recorders,
+                    teacher_recorders=pairing.teacher_recorders)
+
     def _prepare_distiller(self, probe_input_shape: tuple) -> None:
-        if len(probe_input_shape) != 3:
-            raise ValueError(f'probe_input_shape must be (C, H, W), got {probe_input_shape}')
         channels, *size = probe_input_shape
         mean = getattr(self.data_preprocessor, 'mean', None)
         if mean is not None and mean.numel() not in (1, channels):
@@ -214,33 +235,17 @@ class SingleTeacherDistill(BaseModel):
         raise RuntimeError(f'Invalid mode "{mode}": use "loss", "predict" or "tensor".')
 
 
-@contextmanager
-def preserved_random_state() -> Iterator[None]:
-    """Restore the CPU random states of torch, numpy and Python (samplers and dropout draw from
-    them) on exit, so building a model does not shift the random stream of training."""
-    states = torch.get_rng_state(), np.random.get_state(), random.getstate()
-    try:
-        yield
-    finally:
-        torch.set_rng_state(states[0])
-        np.random.set_state(states[1])
-        random.setstate(states[2])
-
-
-@contextmanager
-def training_mode(model: torch.nn.Module) -> Iterator[None]:
-    """``model`` in train mode except its BatchNorm layers; every module's mode restored on
-    exit."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.train()
+def _drop_pretrained_init(model: torch.nn.Module) -> None:
+    """Remove the ``Pretrained`` entries of every ``init_cfg`` in ``model`` (mmdet's backbones
+    name torchvision weights), so that ``init_weights()`` downloads nothing."""
     for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.eval()
-    try:
-        yield
-    finally:
-        for module, mode in modes:
-            module.training = mode
+        init_cfg = getattr(module, 'init_cfg', None)
+        if isinstance(init_cfg, dict):
+            init_cfg = [init_cfg]
+        if isinstance(init_cfg, list):
+            pretrained = ('Pretrained', 'PretrainedInit')
+            kept = [cfg for cfg in init_cfg if cfg.get('type') not in pretrained]
+            module.init_cfg = kept or None
 
 
 def _probed(network: str, batch: str, recorders, run: Callable[[], List[torch.Tensor]]

@@ -4,6 +4,7 @@ The build-time probe and the benchmark run a training step (``model.loss``) with
 they need normalised images and data samples of the model's own task, with ground truth the
 task's losses accept (labels, boxes and masks, segmentation maps).
 """
+import functools
 import importlib
 import sys
 from typing import Sequence, Tuple
@@ -56,14 +57,24 @@ def synthetic_samples(model: nn.Module, batch_size: int, size: Sequence[int],
                       seed: int = 0) -> list:
     """Data samples of the task of ``model`` for unpadded ``size`` images (``img_shape``,
     ``pad_shape`` and ``batch_input_shape`` all equal ``size``) with random ground truth:
-    ``BOXES_PER_IMAGE`` boxes with labels and bitmap masks per image for a detector, a
-    ``gt_sem_seg`` map for a segmentor, a ``gt_label`` for a classifier."""
+    ``BOXES_PER_IMAGE`` boxes with labels per image for a detector (and bitmap masks if it has
+    a mask branch), a ``gt_sem_seg`` map for a segmentor, a ``gt_label`` for a classifier."""
+    task = task_of(model)
     make = dict(mmdet=_detection_sample, mmseg=_segmentation_sample,
-                mmpretrain=_classification_sample)[task_of(model)]
+                mmpretrain=_classification_sample)[task]
+    if task == 'mmdet' and not has_mask_branch(model):
+        make = functools.partial(_detection_sample, with_masks=False)
     generator = torch.Generator().manual_seed(seed)
     bound = label_bound(model)
     size = tuple(int(s) for s in size)
     return [make(size, bound, generator) for _ in range(batch_size)]
+
+
+def has_mask_branch(model: nn.Module) -> bool:
+    """Whether a detector predicts masks (a ``mask_head``, a ``loss_mask``, a ``mask_embed``...):
+    its data have masks then. A box detector's pipeline loads none, and some box losses read
+    masks when they are there (RTMDet's assigner takes their centres of mass as tensors)."""
+    return any('mask' in name.lower() for name, _ in model.named_modules())
 
 
 def _meta(size: Tuple[int, int]) -> dict:
@@ -80,7 +91,8 @@ def _random_boxes(size: Tuple[int, int], generator: torch.Generator) -> torch.Te
     return torch.cat([corner, torch.minimum(corner + extent, scale)], dim=1)
 
 
-def _detection_sample(size: Tuple[int, int], bound: int, generator: torch.Generator):
+def _detection_sample(size: Tuple[int, int], bound: int, generator: torch.Generator,
+                      with_masks: bool = True):
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import BitmapMasks
     from mmengine.structures import InstanceData
@@ -90,8 +102,9 @@ def _detection_sample(size: Tuple[int, int], bound: int, generator: torch.Genera
         mask[y1:y2 + 1, x1:x2 + 1] = 1
     instances = InstanceData(
         bboxes=boxes,  # a tensor, as mmdet's preprocessor leaves them (boxtype2tensor)
-        labels=torch.randint(bound, (BOXES_PER_IMAGE, ), generator=generator),
-        masks=BitmapMasks(masks, *size))
+        labels=torch.randint(bound, (BOXES_PER_IMAGE, ), generator=generator))
+    if with_masks:
+        instances.masks = BitmapMasks(masks, *size)
     return DetDataSample(metainfo=_meta(size), gt_instances=instances)
 
 

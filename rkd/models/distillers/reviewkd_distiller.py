@@ -6,6 +6,7 @@ from torch import Tensor
 
 from rkd.registry import MODELS
 
+from ..recorders import recorder_list
 from .base_distiller import BaseDistiller, RecorderCfg
 from .warmup import build_warmup
 
@@ -22,8 +23,10 @@ class ReviewKDDistiller(BaseDistiller):
     them plug in by ``type``; the loss is called per level, so that each level's share is logged.
 
     Args:
-        student_recorders: the student's levels, shallow -> deep.
-        teacher_recorders: the teacher's levels, one per student level.
+        student_recorders: the student's levels, shallow -> deep; ``'auto'`` lets
+            ``rkd.SingleTeacherDistill`` pick its natural levels and pair them by stride
+            with the teacher's (``stride_pairing.py``).
+        teacher_recorders: the teacher's levels, one per student level; or ``'auto'``.
         connector: config of the connector, without channels.
         loss: config of the loss between connector outputs and teacher levels.
         warmup: ``dict(length=..., by_epoch=...)``: a linear warm-up of every distillation loss.
@@ -52,8 +55,10 @@ class ReviewKDDistiller(BaseDistiller):
                 raise ValueError(f'extra_losses[{name!r}] needs the recorder of each network it '
                                  f'reads: {sorted(missing)} missing, e.g. student=\'head.fc\'.')
         super().__init__(
-            [*student_recorders, *(cfg.pop('student') for cfg in extra_losses.values())],
-            [*teacher_recorders, *(cfg.pop('teacher') for cfg in extra_losses.values())],
+            [*recorder_list(student_recorders, 'the student'),
+             *(cfg.pop('student') for cfg in extra_losses.values())],
+            [*recorder_list(teacher_recorders, 'the teacher'),
+             *(cfg.pop('teacher') for cfg in extra_losses.values())],
             init_cfg)
         self.connector_cfg = dict(connector)
         self.connector: Optional[torch.nn.Module] = None

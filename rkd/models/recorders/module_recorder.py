@@ -43,6 +43,18 @@ def as_feature_map(tensor: torch.Tensor, source: str,
         'or an `element` of a tuple output.')
 
 
+def recorder_list(recorders: Sequence[Union[str, dict, 'ModuleRecorder']],
+                  network: str) -> list:
+    """``recorders`` as a list; a string (``'auto'``, a lone module name) is refused with what
+    to write instead."""
+    if isinstance(recorders, str):
+        raise ValueError(
+            f'The recorders of {network} are a list, got the string {recorders!r}; \'auto\' '
+            '(levels paired by stride) is resolved by rkd.SingleTeacherDistill, as '
+            '`model.distiller.student_recorders` / `teacher_recorders`.')
+    return list(recorders)
+
+
 @TASK_UTILS.register_module()
 class ModuleRecorder:
     """Records what one module receives or returns during the forward passes of one step.
@@ -142,7 +154,11 @@ class ModuleRecorder:
         else:
             raise TypeError(f'Recorder "{self.source}" ({self.io}) got a {type(value).__name__}; '
                             'only tensors and tuples/lists of tensors can be recorded.')
-        if self.element is not None and isinstance(value, (tuple, list)):
+        if self.element is not None and not isinstance(value, (tuple, list)):
+            raise IndexError(f'Recorder "{self.source}": element {self.element} asked, but the '
+                             f'{self.io} is a single tensor, not a tuple or list: remove '
+                             '`element`.')
+        if self.element is not None:
             if not -len(values) <= self.element < len(values):
                 raise IndexError(f'Recorder "{self.source}": element {self.element} asked, but '
                                  f'the {self.io} is a sequence of {len(values)}.')
@@ -156,6 +172,11 @@ class ModuleRecorder:
                     f'{type(value).__name__}; only tensors can be recorded. Set `element` to '
                     'the index of a tensor, or record the module that makes it.')
         return values
+
+    def recorded_ranks(self) -> List[int]:
+        """The dimensions of each recorded tensor before :meth:`features` makes it a map: 2 for
+        an (N, C) embedding, 3 for tokens, 4 for a map."""
+        return [tensor.dim() for tensor, _ in self._kept[0][0]] if self._kept else []
 
     def features(self) -> List[torch.Tensor]:
         """The recorded feature maps of the chosen call, each (N, C, H, W)."""
@@ -187,6 +208,7 @@ class RecorderGroup:
 
     def __init__(self, recorders: Sequence[Union[str, dict, ModuleRecorder]],
                  network: str = 'the model') -> None:
+        recorders = recorder_list(recorders, network)
         if not recorders:
             raise ValueError(f'At least one recorder is needed for {network}.')
         self.network = network
@@ -240,12 +262,13 @@ class RecorderGroup:
 
     def features(self) -> List[torch.Tensor]:
         """All recorded maps in recorder order, tuples expanded: shallow -> deep as declared."""
-        features, self.feature_counts = [], []
-        for recorder in self.recorders:
-            try:
-                maps = recorder.features()
-            except (RuntimeError, ValueError) as error:
-                raise type(error)(f'In {self.network}{self._model_type}: {error}') from None
-            features.extend(maps)
-            self.feature_counts.append(len(maps))
-        return features
+        per_recorder = self.features_by_recorder()
+        self.feature_counts = [len(maps) for maps in per_recorder]
+        return [feature for maps in per_recorder for feature in maps]
+
+    def features_by_recorder(self) -> List[List[torch.Tensor]]:
+        """The recorded maps of each recorder (several for a tuple output), in recorder order."""
+        try:
+            return [recorder.features() for recorder in self.recorders]
+        except (RuntimeError, ValueError) as error:
+            raise type(error)(f'In {self.network}{self._model_type}: {error}') from None

@@ -110,3 +110,10 @@ def test_probe_failures_name_the_network_and_the_recorder(mmdet_scope):
     with pytest.raises(LookupError, match=r'No module named "nek" in the student \(RetinaNet\)'
                        r'.*Close matches: \[\'neck\''):
         MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('kind, masks', [('mask_rcnn', True), ('retinanet', False)])
+def test_probe_samples_carry_masks_only_for_a_mask_branch(kind, masks, mmdet_scope):
+    # a box detector's pipeline loads no masks, and some box losses fail on them (RTMDet's)
+    sample = synthetic_samples(MODELS.build(tiny_detector(kind)), 1, (32, 32))[0]
+    assert ('masks' in sample.gt_instances) == masks

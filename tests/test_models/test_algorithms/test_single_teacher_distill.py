@@ -89,6 +89,18 @@ def test_teacher_checkpoint_is_loaded_and_survives_init_weights(mmpretrain_scope
         assert torch.equal(model.teacher.state_dict()[key], value), key
 
 
+def test_a_teacher_without_checkpoint_is_initialised_and_fetches_nothing(mmpretrain_scope):
+    cfg = reviewkd_algorithm()
+    # a pretrained backbone init, as mmdet's configs name torchvision weights: not fetched
+    cfg['teacher']['config']['backbone']['init_cfg'] = [
+        dict(type='Pretrained', checkpoint='/nonexistent/resnet.pth'),
+        dict(type='Constant', val=0.5, layer='Conv2d')]
+    model = MODELS.build(cfg)
+    assert not torch.all(model.teacher.backbone.conv1.weight == 0.5)
+    model.init_weights()  # the runner does it; layers only init_weights() sets (SSD's L2Norm)
+    assert torch.all(model.teacher.backbone.conv1.weight == 0.5)
+
+
 def test_mismatched_levels_are_a_clear_error(mmpretrain_scope):
     cfg = reviewkd_algorithm()
     cfg['distiller']['teacher_recorders'] = ['neck']  # 4 pooled maps

@@ -87,6 +87,9 @@ def test_bad_arguments_are_clear():
     with RecorderGroup([dict(source='', element=5)]).bind(net).recording():
         with pytest.raises(IndexError, match='sequence of 2'):
             net(torch.randn(1, 2, 4, 4))
+    with RecorderGroup([dict(source='block.relu', element=2)]).bind(net).recording():
+        with pytest.raises(IndexError, match='single tensor, not a tuple or list: remove'):
+            net(torch.randn(1, 2, 4, 4))
     with RecorderGroup([dict(source='block.relu', call=3)]).bind(net).recording() as recorded:
         net(torch.randn(1, 2, 4, 4))
         with pytest.raises(RuntimeError, match='ran 2 time'):

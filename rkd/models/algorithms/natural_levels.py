@@ -1,0 +1,219 @@
+"""The levels ReviewKD distils in a task model, found by running one training step of it.
+
+:func:`explore` runs ``model.loss`` on a synthetic batch of the model's task (as rkd's
+build-time probe does) and records each module's calls and outputs; :func:`natural_levels`
+picks from them the multi-level features the paper distils: a detector's or segmentor's neck
+outputs (FPN levels), else the backbone's stage outputs, plus a classifier's pooled embedding.
+``'auto'`` recorders (``stride_pairing.py``) and ``tools/analysis_tools/list_features.py`` start
+from them.
+"""
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from .probe_state import preserved_random_state, training_mode
+from .synthetic_batch import synthetic_batch, task_of
+
+ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.LeakyReLU, nn.Sigmoid)
+# Children of a backbone that are its stem, not a stage.
+STEM_NAMES = ('stem', 'conv1', 'bn1', 'relu', 'maxpool', 'norm0', 'conv0')
+
+
+@dataclass
+class ModuleRecord:
+    """The calls of one module in a training step."""
+
+    name: str
+    type: str
+    calls: int = 0
+    shapes: List[Tuple[int, ...]] = field(default_factory=list)  # last call, one per tensor
+    signed: List[bool] = field(default_factory=list)  # per tensor: has negative values
+    order: int = -1  # position of its first call in the step
+    is_leaf: bool = True
+    is_activation: bool = False
+    is_sequence: bool = False  # the output is a tuple or list (its maps are elements)
+
+    @property
+    def activation(self) -> str:
+        """``'post'``: an activation's output, or non-negative everywhere; else ``'pre'``."""
+        if self.is_activation:
+            return 'post'
+        return 'pre' if any(self.signed) else 'post'
+
+
+def _tensors(output: Any) -> List[torch.Tensor]:
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, (tuple, list)):
+        return [item for item in output if isinstance(item, torch.Tensor)]
+    return []
+
+
+@contextlib.contextmanager
+def _recording(model: nn.Module) -> Iterator[Dict[str, ModuleRecord]]:
+    records: Dict[str, ModuleRecord] = {}
+    counter = iter(range(10**9))
+
+    def start(entry: ModuleRecord):
+        def record(_module, _inputs) -> None:
+            entry.order = next(counter) if entry.order < 0 else entry.order
+        return record
+
+    def end(entry: ModuleRecord):
+        def record(_module, _inputs, output) -> None:
+            tensors = _tensors(output)
+            entry.calls += 1
+            entry.is_sequence = isinstance(output, (tuple, list))
+            entry.shapes = [tuple(t.shape) for t in tensors]
+            entry.signed = [bool((t < 0).any()) if t.is_floating_point() else False
+                            for t in tensors]
+        return record
+
+    handles = []
+    for name, module in model.named_modules():
+        if not name:
+            continue
+        entry = records[name] = ModuleRecord(
+            name, type(module).__name__, is_leaf=not any(True for _ in module.children()),
+            is_activation=isinstance(module, ACTIVATIONS))
+        handles += [module.register_forward_pre_hook(start(entry)),
+                    module.register_forward_hook(end(entry))]
+    try:
+        yield records
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def explore(model: nn.Module, input_size: Sequence[int] = (64, 64), channels: int = 3,
+            batch_size: int = 2) -> List[ModuleRecord]:
+    """The modules ``model`` runs in one training step (``model.loss`` on a synthetic batch of
+    its task, no gradients, state untouched), in the order they first run."""
+    inputs, samples = synthetic_batch(model, batch_size, input_size, channels)
+    with torch.no_grad(), preserved_random_state(), training_mode(model), \
+            _recording(model) as records:
+        model.loss(inputs, samples)
+    return sorted((r for r in records.values() if r.calls), key=lambda r: r.order)
+
+
+# A recorder as a config writes it: a module name, or a dict with its options.
+Recorder = Union[str, Dict[str, Any]]
+
+
+@dataclass
+class Level:
+    """One natural feature level: how to record it, its shape, and its pre-activation twin."""
+
+    recorder: Recorder
+    shape: Tuple[int, ...]
+    activation: str
+    pre_activation: Optional[Recorder] = None
+    # the module whose whole output is this level and its siblings (an FPN's neck), if any
+    whole_output: Optional[str] = None
+
+
+def natural_levels(model: nn.Module, records: List[ModuleRecord]) -> List[Level]:
+    """The levels ReviewKD distils, shallow -> deep: a detector's or segmentor's neck outputs
+    (FPN levels); else the backbone's stage outputs (each element of a multi-scale output, or its
+    non-stem child stages), plus a classifier's pooled embedding."""
+    by_name = {r.name: r for r in records}
+    levels: List[Level] = []
+    neck_maps = _elements(by_name['neck']) if 'neck' in by_name else []
+    if task_of(model) in ('mmdet', 'mmseg') and neck_maps:
+        return neck_maps
+    backbone = by_name.get('backbone')
+    stages = _stages(records, by_name)
+    if backbone is not None and sum(len(s) == 4 for s in backbone.shapes) >= 2:
+        levels += _elements(backbone)
+        for level in levels:  # the stage that made each element, by shape, in order
+            stage = next((r for r in stages if r.shapes[0] == level.shape), None)
+            if stage is not None:
+                stages = stages[stages.index(stage) + 1:]
+                level.pre_activation = _pre_activation(stage, records)
+    elif stages:
+        levels += [Level(r.name, r.shapes[0], r.activation, _pre_activation(r, records))
+                   for r in _last_of_each_size(stages)]
+    else:
+        levels += _token_levels(by_name, records)
+    if task_of(model) != 'mmpretrain':
+        return levels
+    neck, head_input = by_name.get('neck'), by_name.get('head.layers.head')
+    if neck is not None and neck.shapes and len(neck.shapes[-1]) == 2:
+        levels.append(_pooled(neck))
+    elif levels and head_input is not None:
+        # a ViT classifier has no neck: its head reads the class token
+        last = levels[-1].shape
+        channels = last[-1] if len(last) == 3 else last[1]  # (N, L, C) tokens or a map
+        levels.append(Level(dict(source=head_input.name, io='input'), (last[0], channels),
+                            'pre'))
+    elif backbone is not None and backbone.shapes and len(backbone.shapes[-1]) == 2:
+        levels.append(_pooled(backbone))  # a backbone that pools itself (ConvNeXt)
+    return levels
+
+
+def _pooled(record: ModuleRecord) -> Level:
+    """The (N, C) embedding a module returns, alone or last of a tuple."""
+    recorder = record.name if len(record.shapes) == 1 else dict(source=record.name, element=-1)
+    return Level(recorder, record.shapes[-1], record.activation)
+
+
+def _stages(records: List[ModuleRecord], by_name: Dict[str, ModuleRecord]
+            ) -> List[ModuleRecord]:
+    """The backbone's stages that output one (N, C, H, W) map, in the order they run: its
+    non-stem children, or the children of a container that never runs itself (the
+    ``ModuleList`` of stages of a ConvNeXt, an EfficientNet, a MobileViT)."""
+    found = []
+    for record in records:
+        parts = record.name.split('.')
+        if parts[0] != 'backbone' or len(parts) not in (2, 3) or parts[1] in STEM_NAMES \
+                or record.is_leaf or len(record.shapes) != 1 or len(record.shapes[0]) != 4:
+            continue
+        if len(parts) == 2 or '.'.join(parts[:2]) not in by_name:
+            found.append(record)
+    return found
+
+
+def _last_of_each_size(stages: List[ModuleRecord]) -> List[ModuleRecord]:
+    """Of consecutive stages with maps of one size, the last: where a stride ends (a
+    MobileNetV2's layers 2, 3, 5, 7, as the paper's CIFAR code distils)."""
+    return [stage for stage, after in zip(stages, [*stages[1:], None])
+            if after is None or after.shapes[0][2:] != stage.shapes[0][2:]]
+
+
+def _token_levels(by_name: Dict[str, ModuleRecord], records: List[ModuleRecord],
+                  count: int = 4) -> List[Level]:
+    """A transformer backbone's (N, L, C) blocks, ``count`` of them evenly spaced, the last
+    through the final norm when it ran; recorders turn their tokens into maps."""
+    blocks = [r for r in records if r.name.count('.') == 2 and r.shapes
+              and r.name.startswith(('backbone.layers.', 'backbone.stages.'))
+              and len(r.shapes[0]) == 3]
+    if not blocks:
+        return []
+    step = len(blocks) / min(count, len(blocks))
+    chosen = [blocks[round(step * (i + 1)) - 1] for i in range(min(count, len(blocks)))]
+    final_norm = by_name.get('backbone.ln1')
+    if final_norm is not None and final_norm.shapes and len(final_norm.shapes[0]) == 3:
+        chosen[-1] = final_norm
+    return [Level(r.name, r.shapes[0], r.activation) for r in chosen]
+
+
+def _elements(record: ModuleRecord) -> List[Level]:
+    """A level per (N, C, H, W) map of a module's output: an element of a tuple, or the output."""
+    whole = record.name if all(len(shape) == 4 for shape in record.shapes) else None
+    return [Level(dict(source=record.name, element=i) if record.is_sequence else record.name,
+                  shape, 'pre' if signed else 'post', whole_output=whole)
+            for i, (shape, signed) in enumerate(zip(record.shapes, record.signed))
+            if len(shape) == 4]
+
+
+def _pre_activation(stage: ModuleRecord, records: List[ModuleRecord]) -> Optional[Recorder]:
+    """The input of the last activation a stage runs, when the stage ends in one: its output
+    before that activation (the paper's teacher features)."""
+    inside = [r for r in records if r.name.startswith(stage.name + '.') and r.is_activation]
+    if stage.activation != 'post' or not inside:
+        return None
+    last = max(inside, key=lambda r: r.order)
+    return dict(source=last.name, io='input', call=-1)
