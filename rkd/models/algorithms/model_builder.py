@@ -4,11 +4,14 @@ from typing import Optional, Union
 
 from mmengine.config import Config, ConfigDict
 from mmengine.hub import get_config
-from mmengine.model import BaseModel
+from mmengine.model import BaseModel, BaseModule
 from mmengine.registry import DefaultScope
 from mmengine.utils import import_modules_from_strings
+from torch import nn
 
 from rkd.registry import MODELS
+
+from .probe_state import preserved_random_state
 
 
 def build_task_model(model: Union[str, dict, ConfigDict],
@@ -50,3 +53,43 @@ def _prepared(model: dict, data_preprocessor: Optional[dict],
     if data_preprocessor is not None:
         model.setdefault('data_preprocessor', data_preprocessor)
     return model
+
+
+def drop_pretrained_init(model: nn.Module) -> None:
+    """Remove the ``Pretrained`` entries of every ``init_cfg`` in ``model`` (mmdet's backbones
+    name torchvision weights), so that ``init_weights()`` downloads nothing."""
+    for module in model.modules():
+        init_cfg = getattr(module, 'init_cfg', None)
+        if isinstance(init_cfg, dict):
+            init_cfg = [init_cfg]
+        if isinstance(init_cfg, list):
+            pretrained = ('Pretrained', 'PretrainedInit')
+            kept = [cfg for cfg in init_cfg if cfg.get('type') not in pretrained]
+            module.init_cfg = kept or None
+
+
+def initialise_for_probe(model: nn.Module, runner_inits_again: bool) -> None:
+    """``model.init_weights()`` at build time, so that the build-time probe never reads
+    uninitialised memory: layers whose weights only ``init_weights()`` sets (SSD's L2Norm,
+    Deformable DETR's level embeddings) hold whatever was in memory, NaNs included, until then.
+
+    Nothing is downloaded (``Pretrained`` entries are left out), the random state is untouched
+    and no parameter's initialisation is logged. With ``runner_inits_again`` the init configs
+    are put back and the modules marked uninitialised, so that the runner's ``init_weights()``
+    initialises the model as its config says (pretrained parts included), as without this call.
+    """
+    saved = {module: module.init_cfg for module in model.modules()
+             if isinstance(module, BaseModule)}
+    drop_pretrained_init(model)
+    # mmengine logs every parameter's initialisation at the top-level call; the runner's call
+    # will log them, this one stays silent
+    model._dump_init_info = lambda: None
+    try:
+        with preserved_random_state():
+            model.init_weights()
+    finally:
+        del model._dump_init_info
+    if runner_inits_again:
+        for module, init_cfg in saved.items():
+            module.init_cfg = init_cfg
+            module.is_init = False

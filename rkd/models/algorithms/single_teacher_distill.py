@@ -10,7 +10,7 @@ from rkd.checkpoint import load_weights
 from rkd.registry import MODELS
 
 from ..distillers import BaseDistiller
-from .model_builder import build_task_model
+from .model_builder import build_task_model, initialise_for_probe
 from .probe_state import preserved_random_state, training_mode
 from .stride_pairing import AUTO, pair_levels
 from .synthetic_batch import synthetic_batch, synthetic_samples
@@ -67,6 +67,7 @@ class SingleTeacherDistill(BaseModel):
         if len(probe_input_shape) != 3:
             raise ValueError(f'probe_input_shape must be (C, H, W), got {probe_input_shape}')
         student_model = build_task_model(student, data_preprocessor, student_overrides)
+        initialise_for_probe(student_model, runner_inits_again=True)
         # One preprocessor, one batch for both networks: same images, padding and size.
         super().__init__(data_preprocessor=student_model.data_preprocessor, init_cfg=init_cfg)
         self.student = student_model
@@ -97,18 +98,18 @@ class SingleTeacherDistill(BaseModel):
                        strict: bool = True, overrides: Optional[dict] = None) -> BaseModel:
         teacher = build_task_model(config, overrides=overrides)
         if checkpoint is None:
-            # The runner's init_weights() initialises it as its config says, as the student:
-            # left out, layers whose weights only init_weights() sets (SSD's L2Norm) would
-            # keep uninitialised memory, and the loss could be inf from the first step. Its
-            # pretrained parts are not fetched: a random teacher is for smoke tests.
-            _drop_pretrained_init(teacher)
+            # initialised as its config says, minus pretrained parts (nothing downloaded): a
+            # random teacher is for smoke tests
+            initialise_for_probe(teacher, runner_inits_again=False)
             print_log('The teacher has no checkpoint (model.teacher.checkpoint=None): it is '
                       'randomly initialised and teaches nothing. Fine for smoke tests; to '
                       'distil, set the checkpoint of a trained teacher.', logger='current',
                       level=30)
         else:
             load_weights(teacher, checkpoint, 'teacher checkpoint', strict=strict)
-            teacher.is_init = True  # the runner's init_weights() must not overwrite it
+        # The runner calls init_weights() on the whole model after building it; the teacher
+        # is already what it will be.
+        teacher.is_init = True
         teacher.requires_grad_(False)
         return teacher.eval()
 
@@ -233,19 +234,6 @@ class SingleTeacherDistill(BaseModel):
         if mode in ('predict', 'tensor'):
             return self.student(inputs, data_samples, mode=mode)
         raise RuntimeError(f'Invalid mode "{mode}": use "loss", "predict" or "tensor".')
-
-
-def _drop_pretrained_init(model: torch.nn.Module) -> None:
-    """Remove the ``Pretrained`` entries of every ``init_cfg`` in ``model`` (mmdet's backbones
-    name torchvision weights), so that ``init_weights()`` downloads nothing."""
-    for module in model.modules():
-        init_cfg = getattr(module, 'init_cfg', None)
-        if isinstance(init_cfg, dict):
-            init_cfg = [init_cfg]
-        if isinstance(init_cfg, list):
-            pretrained = ('Pretrained', 'PretrainedInit')
-            kept = [cfg for cfg in init_cfg if cfg.get('type') not in pretrained]
-            module.init_cfg = kept or None
 
 
 def _probed(network: str, batch: str, recorders, run: Callable[[], List[torch.Tensor]]

@@ -89,16 +89,26 @@ def test_teacher_checkpoint_is_loaded_and_survives_init_weights(mmpretrain_scope
         assert torch.equal(model.teacher.state_dict()[key], value), key
 
 
-def test_a_teacher_without_checkpoint_is_initialised_and_fetches_nothing(mmpretrain_scope):
+def test_both_networks_are_initialised_before_the_probe_and_nothing_is_fetched(
+        mmpretrain_scope):
+    # layers whose weights only init_weights() sets (SSD's L2Norm, Deformable DETR's level
+    # embeddings) would otherwise feed uninitialised memory to the build-time probe
     cfg = reviewkd_algorithm()
-    # a pretrained backbone init, as mmdet's configs name torchvision weights: not fetched
-    cfg['teacher']['config']['backbone']['init_cfg'] = [
-        dict(type='Pretrained', checkpoint='/nonexistent/resnet.pth'),
-        dict(type='Constant', val=0.5, layer='Conv2d')]
+    init_cfg = [dict(type='Pretrained', checkpoint='/nonexistent/resnet.pth'),  # not fetched
+                dict(type='Constant', val=0.5, layer='Conv2d')]
+    cfg['teacher']['config']['backbone']['init_cfg'] = init_cfg
+    cfg['student']['backbone']['init_cfg'] = [dict(init_cfg[1], val=0.25)]
     model = MODELS.build(cfg)
-    assert not torch.all(model.teacher.backbone.conv1.weight == 0.5)
-    model.init_weights()  # the runner does it; layers only init_weights() sets (SSD's L2Norm)
     assert torch.all(model.teacher.backbone.conv1.weight == 0.5)
+    assert torch.all(model.student.backbone.conv1.weight == 0.25)
+    # the runner initialises the student once more, as its config says; the teacher stays
+    assert not model.student.is_init and model.teacher.is_init
+    with torch.no_grad():
+        model.student.backbone.conv1.weight.zero_()
+        model.teacher.backbone.conv1.weight.zero_()
+    model.init_weights()
+    assert torch.all(model.student.backbone.conv1.weight == 0.25)
+    assert torch.all(model.teacher.backbone.conv1.weight == 0)
 
 
 def test_mismatched_levels_are_a_clear_error(mmpretrain_scope):

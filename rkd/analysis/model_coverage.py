@@ -1,0 +1,299 @@
+"""Which stock OpenMMLab model families distil with rkd, tried as a new user would.
+
+For each model folder of the installed mmpretrain, mmdet and mmseg configs, :func:`choose_pair`
+takes the folder's smallest model as the student and its largest as the teacher (by parameter
+count, among the first few distinct models of the folder), and :func:`check_pair` runs what a
+user runs, on synthetic data: the student and the teacher alone (a family either of which cannot
+train alone on this machine is "not applicable", with the reason), the distillation built with
+``'auto'`` recorders, two training steps, the run's checkpoint loaded strictly and predicted
+with (as ``tools/test.py`` does), the student exported and loaded strictly into the plain
+student model. ``tools/analysis_tools/model_coverage.py`` runs it and writes
+``docs/model_coverage.md``.
+"""
+import contextlib
+import gc
+import math
+import signal
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator, List, Sequence, Tuple
+
+import torch
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+from mmengine.runner import save_checkpoint
+
+from rkd.checkpoint import export_student, load_student, load_weights
+from rkd.models.algorithms.model_builder import build_task_model, drop_pretrained_init
+from rkd.models.algorithms.probe_state import training_mode
+from rkd.models.algorithms.synthetic_batch import synthetic_batch, task_of
+from rkd.registry import MODELS
+
+TASKS = ('mmpretrain', 'mmdet', 'mmseg')
+# Input sizes tried, smallest first, until the student alone trains on one.
+SIZES = (64, 128, 224, 512)
+# Distinct models of a folder built to choose its pair.
+CANDIDATES = 6
+
+
+@dataclass
+class Outcome:
+    """What one family gave: ``pass``, ``fail`` at ``stage``, or ``n/a`` with the reason."""
+
+    task: str
+    family: str
+    result: str = 'pass'
+    stage: str = ''
+    message: str = ''
+    student: str = ''
+    teacher: str = ''
+    size: int = 0
+    seconds: float = 0.0
+    losses: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class StageFailure(Exception):
+    """A stage of :func:`check_pair` failed; ``message`` is what the user would see."""
+
+    def __init__(self, stage: str, error: BaseException) -> None:
+        where = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+        at = f' (at {Path(where.filename).name}:{where.lineno})' if where else ''
+        super().__init__(f'{type(error).__name__}: {_first_line(error)}{at}')
+        self.stage = stage
+
+
+def config_root(task: str) -> Path:
+    """The folder of the configs installed with ``task``'s package (``.mim/configs``)."""
+    import importlib
+    return Path(importlib.import_module(task).__file__).parent / '.mim' / 'configs'
+
+
+def families(task: str) -> List[str]:
+    """The model folders of ``task``'s installed configs, by name (``_base_`` left out)."""
+    return sorted(p.name for p in config_root(task).iterdir()
+                  if p.is_dir() and not p.name.startswith('_') and any(p.glob('*.py')))
+
+
+def choose_pair(task: str, family: str) -> Tuple[str, str]:
+    """(student config, teacher config) of a family: its smallest and its largest task model
+    (classifier, detector, segmentor), configs in sub-folders included."""
+    sized = []
+    seen = set()
+    for path in sorted((config_root(task) / family).rglob('*.py')):
+        try:
+            cfg = Config.fromfile(str(path))
+        except Exception:  # a config of a package that is not installed, a missing base
+            continue
+        if 'model' not in cfg or repr(cfg.model) in seen:
+            continue
+        seen.add(repr(cfg.model))
+        try:
+            model = build_task_model(str(path))
+            task_of(model)  # a classifier, detector or segmentor: not a self-supervised model
+        except Exception:
+            continue
+        sized.append((sum(p.numel() for p in model.parameters()), str(path)))
+        del model
+        if len(sized) == CANDIDATES:
+            break
+    if not sized:
+        raise LookupError(f'no config of {task}/{family} builds a classifier, detector or '
+                          'segmentor (offline, with the packages installed)')
+    sized.sort()
+    return sized[0][1], sized[-1][1]
+
+
+def check_pair(task: str, family: str, student: str, teacher: str,
+               sizes: Sequence[int] = SIZES, steps: int = 2) -> Outcome:
+    """Run a family's pair through the stages a user runs (see the module docstring)."""
+    outcome = Outcome(task, family, student=_short(task, student), teacher=_short(task, teacher))
+    try:
+        outcome.size = _size_both_train_at(student, teacher, sizes)
+    except StageFailure as failure:
+        outcome.result, outcome.stage, outcome.message = 'n/a', failure.stage, str(failure)
+        return outcome
+    try:
+        outcome.losses = _distill(student, teacher, outcome.size, steps)
+    except StageFailure as failure:
+        outcome.result, outcome.stage, outcome.message = 'fail', failure.stage, str(failure)
+    return outcome
+
+
+def run_family(task: str, family: str, timeout: int = 600,
+               sizes: Sequence[int] = SIZES) -> Outcome:
+    """:func:`choose_pair` then :func:`check_pair`, within ``timeout`` seconds."""
+    start = time.perf_counter()
+    outcome = Outcome(task, family)
+    try:
+        with _time_limit(timeout):
+            try:
+                student, teacher = choose_pair(task, family)
+            except Exception as error:
+                outcome.result, outcome.stage = 'n/a', 'choose'
+                outcome.message = str(StageFailure('choose', error))
+            else:
+                outcome = check_pair(task, family, student, teacher, sizes)
+    except TimeoutError:
+        outcome.result, outcome.stage = 'fail', outcome.stage or 'timeout'
+        outcome.message = f'longer than {timeout} s on this machine'
+    outcome.seconds = round(time.perf_counter() - start, 1)
+    gc.collect()
+    return outcome
+
+
+def _size_both_train_at(student: str, teacher: str, sizes: Sequence[int]) -> int:
+    """The first size at which the student alone and the teacher alone build, run a training
+    step and predict; else the failure of the one that never did."""
+    failures = []
+    for size in sizes:
+        for stage, config in (('student alone', student), ('teacher alone', teacher)):
+            try:
+                with _stage(stage):
+                    _train_step_alone(config, size)
+            except StageFailure as failure:
+                failures.append(failure)
+                break
+        else:
+            return size
+    # the teacher's failure where the student worked, else the student's at the first size
+    raise next((f for f in failures if f.stage == 'teacher alone'), failures[0])
+
+
+def _train_step_alone(config: str, size: int) -> None:
+    """A training step and a prediction of the model of ``config``, as the model's own
+    training and test loops would run them."""
+    model = build_task_model(config)
+    inputs, samples = synthetic_batch(model, 2, (size, size))
+    with training_mode(model):
+        loss, _ = model.parse_losses(model.loss(inputs, samples))
+    loss.backward()
+    if not math.isfinite(loss.item()):
+        raise FloatingPointError(f'a non-finite loss alone: {loss.item()}')
+    inputs, samples = synthetic_batch(model, 2, (size, size), seed=1)
+    model.eval()
+    with torch.no_grad():
+        model(inputs, samples, mode='predict')
+
+
+def _distill(student: str, teacher: str, size: int, steps: int) -> dict:
+    with _stage('build'):
+        algorithm = MODELS.build(dict(
+            type='rkd.SingleTeacherDistill', student=student,
+            teacher=dict(config=teacher, checkpoint=None),
+            distiller=dict(type='rkd.ReviewKDDistiller', student_recorders='auto',
+                           teacher_recorders='auto',
+                           connector=dict(type='rkd.ABFConnector', mid_channels=64)),
+            probe_input_shape=(3, size, size)))
+        drop_pretrained_init(algorithm.student)  # random weights: nothing to download
+        algorithm.init_weights()
+        optimizer = OptimWrapper(torch.optim.SGD(
+            [p for p in algorithm.parameters() if p.requires_grad], lr=1e-4))
+    with _stage('train'):
+        algorithm.train()
+        for step in range(steps):
+            # a batch a step, as a data loader gives: heads convert their samples in place
+            inputs, samples = synthetic_batch(algorithm.student, 2, (size, size), seed=step)
+            loss, log_vars = algorithm.parse_losses(algorithm.loss(inputs, samples))
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f'non-finite loss: {log_vars}')
+            optimizer.update_params(loss)
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint, exported = f'{folder}/iter_{steps}.pth', f'{folder}/student.pth'
+        save_checkpoint(dict(state_dict=algorithm.state_dict(), meta=dict(iter=steps)),
+                        checkpoint)
+        with _stage('test'):
+            load_weights(algorithm, checkpoint, 'checkpoint to test')
+            algorithm.eval()
+            inputs, samples = synthetic_batch(algorithm.student, 2, (size, size), seed=steps)
+            with torch.no_grad():
+                algorithm(inputs, samples, mode='predict')
+        with _stage('export'):
+            export_student(checkpoint, exported)
+        with _stage('load'):
+            load_student(build_task_model(student), exported)
+    return {key: round(float(torch.as_tensor(value).detach()), 4) for key, value in log_vars.items()
+            if key.startswith('loss')}
+
+
+@contextlib.contextmanager
+def _stage(name: str) -> Iterator[None]:
+    try:
+        yield
+    except TimeoutError:
+        raise
+    except Exception as error:
+        raise StageFailure(name, error) from error
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: int) -> Iterator[None]:
+    """Raise TimeoutError in the body after ``seconds`` (SIGALRM: the main thread, POSIX)."""
+    def expire(*_):
+        raise TimeoutError
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    message = text[0] if text else ''
+    return message if len(message) <= 300 else message[:297] + '...'
+
+
+def _short(task: str, path: str) -> str:
+    return f'{task}::{Path(path).parent.name}/{Path(path).name}'
+
+
+def markdown(outcomes: List[Outcome], command: str, machine: str) -> str:
+    """``docs/model_coverage.md``: a table a task, a row a family (``not run`` for a family
+    the sweep has not reached yet)."""
+    counts = {r: sum(o.result == r for o in outcomes) for r in ('pass', 'fail', 'n/a')}
+    tried = sum(counts.values())
+    lines = [
+        '# Model coverage: stock OpenMMLab families under rkd',
+        '',
+        'Generated by `' + command + '` (do not edit by hand). For every model folder of the '
+        'installed mmpretrain, mmdet and mmseg configs the smallest model (by parameter count, '
+        f'among the first {CANDIDATES} distinct models of the folder) is the student and the '
+        'largest the teacher (random weights), on synthetic data of the first size in '
+        f'{list(SIZES)} at which the student alone trains. Each row runs: the student alone, '
+        "the distillation built with `'auto'` recorders, 2 training steps, the run's "
+        'checkpoint loaded strictly and predicted with (as `tools/test.py` does), the student '
+        'exported and loaded strictly into the plain student model. "n/a": the student (or the '
+        'teacher) alone fails on this machine at every size (the reason shown), so there is '
+        'nothing to distil.',
+        '',
+        f'Measured on {machine}: {counts["pass"]} pass, {counts["fail"]} fail, '
+        f'{counts["n/a"]} n/a of {tried} families tried'
+        + (f'; {len(outcomes) - tried} not run yet (the sweep resumes where it stopped).'
+           if tried < len(outcomes) else '.'),
+    ]
+    for task in TASKS:
+        rows = [o for o in outcomes if o.task == task]
+        if not rows:
+            continue
+        lines += ['', f'## {task}', '', '| family | result | stage: message | student -> teacher '
+                  '| size | s |', '| :-- | :-- | :-- | :-- | --: | --: |']
+        for o in rows:
+            detail = f'{o.stage}: {o.message}' if o.stage else ''
+            pair = f'`{o.student.split("::")[-1]}` -> `{o.teacher.split("::")[-1]}`' \
+                if o.student else ''
+            lines.append(f'| {o.family} | {o.result} | {_cell(detail)} | {pair} | '
+                         f'{o.size or ""} | {o.seconds:g} |')
+    return '\n'.join(lines) + '\n'
+
+
+def _cell(text: str) -> str:
+    return text.replace('|', '\\|').replace('\n', ' ')

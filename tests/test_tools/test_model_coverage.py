@@ -1,0 +1,48 @@
+"""model_coverage.py on one family a task (the full sweep is a documented command): stock
+configs distil with 'auto' recorders through build, training, test, export and a strict load,
+including three families a new user saw fail (MobileViT, RTMDet, Deformable DETR)."""
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parents[2]
+TOOL = REPO / 'tools' / 'analysis_tools' / 'model_coverage.py'
+FAMILIES = ['mmpretrain:mobilevit', 'mmdet:rtmdet', 'mmdet:deformable_detr', 'mmseg:segformer']
+
+
+@pytest.mark.slow
+def test_a_family_of_each_task_distils(tmp_path, monkeypatch):
+    results, table = tmp_path / 'coverage.jsonl', tmp_path / 'coverage.md'
+    monkeypatch.setattr(sys, 'argv', [str(TOOL), '--families', *FAMILIES, '--results',
+                                      str(results), '--out', str(table)])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(TOOL), run_name='__main__')
+    outcomes = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(o['task'], o['family'], o['result']) for o in outcomes] == [
+        (*family.split(':'), 'pass') for family in FAMILIES], outcomes
+    assert exit_.value.code == 0
+    assert all(o['losses']['loss_reviewkd'] > 0 for o in outcomes)
+    by_family = {o['family']: o for o in outcomes}
+    assert by_family['mobilevit']['student'] == \
+        'mmpretrain::mobilevit/mobilevit-xxsmall_8xb128_in1k.py'
+    markdown = table.read_text()
+    assert '4 pass, 0 fail, 0 n/a of 4 families' in markdown
+    assert '| deformable_detr | pass |' in markdown and '## mmseg' in markdown
+
+
+def test_an_unfinished_sweep_resumes_and_keeps_failures(tmp_path, monkeypatch):
+    from rkd.analysis.model_coverage import Outcome, markdown
+    results, table = tmp_path / 'coverage.jsonl', tmp_path / 'coverage.md'
+    done = Outcome('mmdet', 'ssd', result='fail', stage='train', message='ValueError: x | y')
+    results.write_text(json.dumps(done.as_dict()) + '\n')
+    monkeypatch.setattr(sys, 'argv', [str(TOOL), '--families', 'mmdet:ssd', '--results',
+                                      str(results), '--out', str(table)])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(TOOL), run_name='__main__')  # nothing left to run: ssd is done
+    assert exit_.value.code == 1  # a failing family fails the sweep
+    assert len(results.read_text().splitlines()) == 1
+    assert '| ssd | fail | train: ValueError: x \\| y |' in table.read_text()
+    assert markdown([done], 'cmd', 'a CPU').count('| ssd |') == 1
