@@ -128,6 +128,10 @@ class ReviewKDDistiller(BaseDistiller):
 
 
 def _check_loss_name(name: str) -> None:
+    if name == 'loss':
+        raise ValueError('Loss name "loss" is mmengine\'s: it logs the trained total under it, '
+                         'so the log would show the distillation loss as the total. Name it '
+                         'e.g. "loss_reviewkd".')
     if 'loss' not in name:
         raise ValueError(f'Loss name "{name}" must contain "loss", or mmengine will log it '
                          'without training on it.')

@@ -51,6 +51,12 @@ def test_bad_extra_losses_are_refused(mmpretrain_scope, extra_losses, message):
         MODELS.build(reviewkd_algorithm(extra_losses=extra_losses))
 
 
+def test_the_name_of_the_total_is_reserved(mmpretrain_scope):
+    # once: the logged `loss` showed the distillation loss (0.0000 in warm-up), not the total
+    with pytest.raises(ValueError, match='Loss name "loss" is mmengine\'s'):
+        MODELS.build(reviewkd_algorithm(loss_name='loss'))
+
+
 def test_the_log_shows_the_true_total(mmpretrain_scope):
     """mmengine logs the trained total under ``loss``; the student's own ``loss`` is renamed."""
     from mmengine.optim import OptimWrapper
