@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import numpy as np
+import torch
 from mmengine.config import Config
 from PIL import Image
 
@@ -67,3 +68,12 @@ def write_config(path: Path, data_root: Path, teacher_ckpt: str, max_iters: int)
                            logger=dict(type='LoggerHook', interval=1)),
         custom_hooks=[dict(type='rkd.StudentExportHook')]))
     cfg.dump(str(path))
+
+
+def randomise_bn_scales(model: torch.nn.Module) -> None:
+    """BN scales drawn at random, standing in for trained ones: initialised as its config says,
+    a ResNet's last BN of a block starts at 0 (zero_init_residual) and its block's output
+    before the last ReLU is then the non-negative identity."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.normal_(module.weight)

@@ -27,7 +27,8 @@ from mmengine.optim import OptimWrapper
 from mmengine.runner import save_checkpoint
 
 from rkd.checkpoint import export_student, load_student, load_weights
-from rkd.models.algorithms.model_builder import build_task_model, drop_pretrained_init
+from rkd.models.algorithms.model_builder import (build_task_model, drop_pretrained_init,
+                                                 initialise_for_probe)
 from rkd.models.algorithms.probe_state import training_mode
 from rkd.models.algorithms.synthetic_batch import synthetic_batch, task_of
 from rkd.registry import MODELS
@@ -169,6 +170,7 @@ def _train_step_alone(config: str, size: int) -> None:
     """A training step and a prediction of the model of ``config``, as the model's own
     training and test loops would run them."""
     model = build_task_model(config)
+    initialise_for_probe(model, runner_inits_again=False)  # as the runner would, offline
     inputs, samples = synthetic_batch(model, 2, (size, size))
     with training_mode(model):
         loss, _ = model.parse_losses(model.loss(inputs, samples))

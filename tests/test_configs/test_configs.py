@@ -16,6 +16,8 @@ from mmengine.utils import import_modules_from_strings
 
 from rkd.apis import build_distillation
 
+from helpers import randomise_bn_scales
+
 REPO = Path(__file__).parents[2]
 CIFAR = sorted((REPO / 'configs' / 'cifar100').glob('*.py'))
 IMAGENET = sorted((REPO / 'configs' / 'imagenet').glob('*.py'))
@@ -156,11 +158,7 @@ def test_config_builds_and_trains_one_step(path, at_repo_root):
     assert (list(connector.student_channels), list(connector.teacher_channels)) \
         == CHANNELS[path.stem]
     # Random stage features take both signs when recorded before their ReLU, as the paper's.
-    # Without a checkpoint the teacher is initialised as its config says, and a ResNet's last
-    # BN of a block starts at 0 (zero_init_residual): random scales stand in for trained ones.
-    for module in model.teacher.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            torch.nn.init.normal_(module.weight)
+    randomise_bn_scales(model.teacher)
     _, teacher_feats = model.probe_features(torch.randn(2, 3, size, size))
     post_relu = path.stem in POST_RELU_TEACHERS
     stages = teacher_feats[:len(connector.abfs) - 1]  # not the embedding, nor extra losses'

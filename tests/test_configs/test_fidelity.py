@@ -11,8 +11,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
-from mmengine.registry import MODELS, DefaultScope
 from mmengine.utils import import_modules_from_strings
+
+from rkd.apis import build_distillation
+
+from helpers import randomise_bn_scales
 
 REPO = Path(__file__).parents[2]
 IMAGENET = REPO / 'configs' / 'imagenet'
@@ -36,12 +39,11 @@ def load(path: Path) -> Config:
 
 
 def build(cfg: Config):
+    """The model as the Runner builds it, with no teacher checkpoint."""
     import mmpretrain.models  # noqa: F401
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.teacher.checkpoint = None
-    model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        return MODELS.build(model_cfg)
+    return build_distillation(cfg, model_cfg)
 
 
 def stage_outputs(network, depth: int, inputs: torch.Tensor) -> tuple:
@@ -63,6 +65,7 @@ def recorded(name: str, depths: dict, inputs: torch.Tensor) -> tuple:
     cfg = load(IMAGENET / f'{name}.py')
     model = build(cfg)
     torch.manual_seed(0)
+    randomise_bn_scales(model)
     student_feats, teacher_feats = model.probe_features(inputs)
     student_depth, teacher_depth = depths[name]
     resnets = [(model.teacher, teacher_depth, teacher_feats)]
