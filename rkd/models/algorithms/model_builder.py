@@ -58,12 +58,12 @@ def _prepared(model: dict, data_preprocessor: Optional[dict],
 def drop_pretrained_init(model: nn.Module) -> None:
     """Remove the ``Pretrained`` entries of every ``init_cfg`` in ``model`` (mmdet's backbones
     name torchvision weights), so that ``init_weights()`` downloads nothing."""
+    pretrained = ('Pretrained', 'PretrainedInit')
     for module in model.modules():
         init_cfg = getattr(module, 'init_cfg', None)
-        if isinstance(init_cfg, dict):
-            init_cfg = [init_cfg]
-        if isinstance(init_cfg, list):
-            pretrained = ('Pretrained', 'PretrainedInit')
+        if isinstance(init_cfg, dict) and init_cfg.get('type') in pretrained:
+            module.init_cfg = None  # a dict stays a dict: some init_weights() index it
+        elif isinstance(init_cfg, list):
             kept = [cfg for cfg in init_cfg if cfg.get('type') not in pretrained]
             module.init_cfg = kept or None
 
