@@ -47,8 +47,7 @@ class ProbedLevel:
         return dict(_as_dict(self.recorder), element=self.element)
 
     def describe(self) -> str:
-        where = 'pooled' if self.stride is None else f'stride {_stride(self)}'
-        return f'{as_config(self.as_recorder)} ({self.channels} ch, {where})'
+        return f'{as_config(self.as_recorder)} ({_where(self)})'
 
 
 @dataclass
@@ -92,10 +91,10 @@ class Pairing:
                              ('teacher_recorders', self.teacher)):
             lines.append(f'{name}=[')
             for recorder, group in grouped(levels):
-                strides = ', '.join(_stride(level) for level in group)
-                where = f'{group[0].channels} ch, ' + (
-                    'pooled' if group[0].stride is None else f'stride {strides}'
-                ) if len(group) == 1 else f'{len(group)} maps, strides {strides}'
+                if len(group) == 1:
+                    where = _where(group[0])
+                else:
+                    where = f'{len(group)} maps, strides ' + ', '.join(map(_stride, group))
                 lines.append(f'    {as_config(recorder)},  # {where}')
             lines.append('],')
         return lines
@@ -125,8 +124,11 @@ def pair_levels(student: nn.Module, teacher: nn.Module, input_shape: Sequence[in
             'need not match then: ABF resizes to the teacher\'s maps).')
     paired_student = [student_levels[i] for i, _ in pairs]
     paired_teacher = [teacher_levels[j] for _, j in pairs]
-    dropped_student = [level for level in student_levels if level not in paired_student]
-    dropped_teacher = [level for level in teacher_levels if level not in paired_teacher]
+    # by index: a recorder listed twice gives two equal levels, only one of them paired
+    dropped_student = [level for i, level in enumerate(student_levels)
+                       if i not in {i for i, _ in pairs}]
+    dropped_teacher = [level for j, level in enumerate(teacher_levels)
+                       if j not in {j for _, j in pairs}]
     for network, auto, dropped, other in (
             ('student', student_auto, dropped_student, teacher_levels),
             ('teacher', teacher_auto, dropped_teacher, student_levels)):
@@ -227,6 +229,12 @@ def _as_dict(recorder: Recorder) -> dict:
 
 def _stride(level: ProbedLevel) -> str:
     return 'pooled' if level.stride is None else f'{level.stride:g}'
+
+
+def _where(level: ProbedLevel) -> str:
+    """``'24 ch, stride 4'``, ``'1280 ch, pooled'``."""
+    where = 'pooled' if level.stride is None else f'stride {_stride(level)}'
+    return f'{level.channels} ch, {where}'
 
 
 def _cells(level: ProbedLevel) -> Tuple[str, str, str, str]:
