@@ -1,6 +1,6 @@
 """Loading a checkpoint's weights into a model, with an error that says what does not fit."""
 import re
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import _load_checkpoint
@@ -13,9 +13,11 @@ WRAPPER_PREFIX = re.compile(r'^module\.')
 
 
 def load_weights(model: nn.Module, filename: str, role: str, strict: bool = True,
-                 map_location: Any = 'cpu') -> dict:
+                 map_location: Any = 'cpu',
+                 entries: Optional[Callable[[dict], dict]] = None) -> dict:
     """Load the weights of checkpoint ``filename`` (its ``state_dict``, or the file itself if it
-    is a bare state dict) into ``model`` and return the checkpoint.
+    is a bare state dict) into ``model`` and return the checkpoint. ``entries``, if given, maps
+    that state dict to the model's part of it (a backbone teacher's, from a classifier's file).
 
     Nothing is loaded when an entry has another shape than the model's, or, with ``strict``,
     when entries are missing or unexpected: the error names the role and the file, counts each
@@ -28,6 +30,8 @@ def load_weights(model: nn.Module, filename: str, role: str, strict: bool = True
         raise CheckpointLoadError(f'The {role} "{filename}" holds no state dict '
                                   f'(it is a {type(checkpoint).__name__}).')
     state_dict = {WRAPPER_PREFIX.sub('', key): value for key, value in state_dict.items()}
+    if entries is not None:
+        state_dict = entries(state_dict)
     misfit = _misfit(model, state_dict)
     if misfit['of another shape'] or (strict and any(misfit.values())):
         raise CheckpointLoadError(

@@ -22,6 +22,7 @@ from rkd.apis import load_config
 from rkd.models.algorithms.model_builder import build_task_model
 from rkd.models.algorithms.natural_levels import explore, natural_levels
 from rkd.models.algorithms.stride_pairing import pair_levels
+from rkd.models.algorithms.teacher_model import build_teacher_model
 from rkd.utils import register_all_modules
 
 
@@ -53,8 +54,7 @@ def networks(cfg: Config, which: str = None) -> Dict[str, nn.Module]:
             built['student'] = build_task_model(model.student, cfg.get('data_preprocessor'),
                                                 model.get('student_overrides'))
         if which in (None, 'teacher'):
-            built['teacher'] = build_task_model(model.teacher.config,
-                                                overrides=model.teacher.get('overrides'))
+            built['teacher'] = build_teacher_model(model.teacher)
         return built
 
 

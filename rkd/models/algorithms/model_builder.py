@@ -11,12 +11,14 @@ from torch import nn
 
 from rkd.registry import MODELS
 
+from .feature_teacher import feature_teacher_config
 from .probe_state import preserved_random_state
 
 
 def build_task_model(model: Union[str, dict, ConfigDict],
                      data_preprocessor: Optional[dict] = None,
-                     overrides: Optional[dict] = None) -> BaseModel:
+                     overrides: Optional[dict] = None,
+                     headless: bool = False) -> BaseModel:
     """A model from a config file (its ``model``, built in its ``default_scope`` after its
     ``custom_imports``) or from a model dict (built in the current default scope).
 
@@ -32,6 +34,9 @@ def build_task_model(model: Union[str, dict, ConfigDict],
     ``overrides`` is merged into the model dict as a child config merges into its base (nested
     dicts key by key, ``_delete_=True`` to replace one): a distillation config that takes its
     student as ``{{_base_.model}}`` changes a field of it this way.
+
+    ``headless`` builds the model's backbone (and neck) alone, as an :class:`rkd.FeatureTeacher`
+    with the model's data preprocessor: a classifier's backbone teaching another task.
     """
     if isinstance(model, str):
         cfg = get_config(model) if '::' in model else Config.fromfile(model)
@@ -41,18 +46,18 @@ def build_task_model(model: Union[str, dict, ConfigDict],
             import_modules_from_strings(**cfg.custom_imports)
         with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
             return MODELS.build(
-                _prepared(cfg.model, cfg.get('data_preprocessor'), overrides))
-    return MODELS.build(_prepared(model, data_preprocessor, overrides))
+                _prepared(cfg.model, cfg.get('data_preprocessor'), overrides, headless))
+    return MODELS.build(_prepared(model, data_preprocessor, overrides, headless))
 
 
-def _prepared(model: dict, data_preprocessor: Optional[dict],
-              overrides: Optional[dict]) -> ConfigDict:
+def _prepared(model: dict, data_preprocessor: Optional[dict], overrides: Optional[dict],
+              headless: bool = False) -> ConfigDict:
     model = ConfigDict(copy.deepcopy(model))
     if overrides:
         model.merge(overrides)
     if data_preprocessor is not None:
         model.setdefault('data_preprocessor', data_preprocessor)
-    return model
+    return feature_teacher_config(model) if headless else model
 
 
 def drop_pretrained_init(model: nn.Module) -> None:

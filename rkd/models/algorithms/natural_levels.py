@@ -122,7 +122,7 @@ def natural_levels(model: nn.Module, records: List[ModuleRecord]) -> List[Level]
     by_name = {r.name: r for r in records}
     levels: List[Level] = []
     neck_maps = _elements(by_name['neck']) if 'neck' in by_name else []
-    if task_of(model) in ('mmdet', 'mmseg') and neck_maps:
+    if task_of(model) != 'mmpretrain' and neck_maps:  # a detector's, segmentor's, FPN teacher's
         return neck_maps
     backbone = by_name.get('backbone')
     stages = _stages(records, by_name)
@@ -138,7 +138,7 @@ def natural_levels(model: nn.Module, records: List[ModuleRecord]) -> List[Level]
                    for r in _last_of_each_size(stages)]
     else:
         levels += _token_levels(by_name, records)
-    if task_of(model) != 'mmpretrain':
+    if task_of(model) in ('mmdet', 'mmseg'):  # a backbone teacher may pool, as a classifier
         return levels
     neck, head_input = by_name.get('neck'), by_name.get('head.layers.head')
     if neck is not None and neck.shapes and len(neck.shapes[-1]) == 2:

@@ -16,6 +16,7 @@ from .stride_pairing import AUTO, pair_levels
 from .synthetic_batch import synthetic_batch, synthetic_samples
 from .teacher_bn import check_bn_mode, teacher_bn_mode
 from .teacher_inputs import TeacherRenormalizer
+from .teacher_model import NETWORK_KEYS, build_teacher_model, has_own_preprocessor
 from .teacher_state import leave_teacher_out_of_state_dict
 
 # The log name of a student loss called just ``loss``, the name of mmengine's total.
@@ -23,6 +24,8 @@ STUDENT_LOSS = 'loss_student'
 # Modules the task models run in ``extract_feat`` (mmpretrain, mmdet and mmseg alike): a teacher
 # recorded only there stops before its head.
 FEATURE_MODULES = ('backbone', 'neck')
+# Keys of the teacher dict that say which weights it has.
+WEIGHT_KEYS = ('checkpoint', 'strict')
 
 
 @MODELS.register_module()
@@ -39,7 +42,11 @@ class SingleTeacherDistill(BaseModel):
             optionally ``bn_mode``: ``'eval'`` (default) normalises with the teacher's stored
             BN statistics; ``'batch_stats'`` with each batch's, as the official ReviewKD CIFAR
             code's teacher, its stored statistics untouched and every other layer in eval
-            (``teacher_bn.py``).
+            (``teacher_bn.py``). A teacher of another task may be its backbone (and neck)
+            alone: ``headless=True`` keeps those of ``config``, or ``dict(backbone=...,
+            neck=..., data_preprocessor=..., checkpoint=...)`` names them; its checkpoint is
+            a run's (``backbone.*``, the head's entries left out) or a bare backbone's
+            (:class:`FeatureTeacher`).
         distiller: config of the distiller (``rkd.ReviewKDDistiller``, or any
             ``BaseDistiller``).
         data_preprocessor: the config's top-level preprocessor, which the Runner hands to the
@@ -73,16 +80,13 @@ class SingleTeacherDistill(BaseModel):
         self.student = student_model
         teacher = dict(teacher)
         self.teacher_bn_mode = check_bn_mode(teacher.pop('bn_mode', 'eval'))
-        self.teacher = self._build_teacher(**teacher)
+        self.teacher = self._build_teacher(teacher)
         if teacher.get('checkpoint') is not None:  # else only the checkpoints can restore it
             leave_teacher_out_of_state_dict(self)
-        # An inline teacher dict without a preprocessor shares the student's; a config file
-        # always says how its model was trained (its task's default if it names none).
-        teacher_config = teacher.get('config')
-        own_preprocessor = not isinstance(teacher_config, dict) or \
-            'data_preprocessor' in teacher_config
+        # A teacher without a preprocessor of its own shares the student's.
         self.teacher_renormalizer = TeacherRenormalizer.between(
-            self.data_preprocessor, self.teacher.data_preprocessor) if own_preprocessor else None
+            self.data_preprocessor, self.teacher.data_preprocessor) \
+            if has_own_preprocessor(teacher) else None
         self.distiller: BaseDistiller = MODELS.build(
             self._paired_automatically(distiller, tuple(probe_input_shape)))
         self.distiller.student_recorders.bind(self.student)
@@ -94,9 +98,13 @@ class SingleTeacherDistill(BaseModel):
         self._check_trainable()
 
     @staticmethod
-    def _build_teacher(config: Union[str, dict], checkpoint: Optional[str] = None,
-                       strict: bool = True, overrides: Optional[dict] = None) -> BaseModel:
-        teacher = build_task_model(config, overrides=overrides)
+    def _build_teacher(spec: dict) -> BaseModel:
+        unknown = set(spec) - {*NETWORK_KEYS, *WEIGHT_KEYS}
+        if unknown:
+            raise ValueError(f'Unknown key(s) {sorted(unknown)} in model.teacher: it takes '
+                             f'{", ".join((*NETWORK_KEYS, *WEIGHT_KEYS, "bn_mode"))}.')
+        teacher = build_teacher_model(spec)
+        checkpoint = spec.get('checkpoint')
         if checkpoint is None:
             # initialised as its config says, minus pretrained parts (nothing downloaded): a
             # random teacher is for smoke tests
@@ -106,7 +114,8 @@ class SingleTeacherDistill(BaseModel):
                       'distil, set the checkpoint of a trained teacher.', logger='current',
                       level=30)
         else:
-            load_weights(teacher, checkpoint, 'teacher checkpoint', strict=strict)
+            load_weights(teacher, checkpoint, 'teacher checkpoint', spec.get('strict', True),
+                         entries=getattr(teacher, 'checkpoint_entries', None))
         # The runner calls init_weights() on the whole model after building it; the teacher
         # is already what it will be.
         teacher.is_init = True

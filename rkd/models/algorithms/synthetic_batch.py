@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .feature_teacher import FeatureTeacher
+
 # (package, module, base class) of the task models rkd knows how to feed, checked in order.
 TASK_MODELS = (('mmdet', 'mmdet.models.detectors', 'BaseDetector'),
                ('mmseg', 'mmseg.models.segmentors', 'BaseSegmentor'),
@@ -22,10 +24,13 @@ BOXES_PER_IMAGE = 3
 
 
 def task_of(model: nn.Module) -> str:
-    """``'mmdet'``, ``'mmseg'`` or ``'mmpretrain'``: the package whose base model ``model`` is.
+    """``'mmdet'``, ``'mmseg'`` or ``'mmpretrain'``: the package whose base model ``model`` is;
+    ``'features'`` for an :class:`rkd.FeatureTeacher` (a backbone of any task, fed images only).
 
     A package that was never imported cannot have built the model, so none is imported here.
     """
+    if isinstance(model, FeatureTeacher):
+        return 'features'
     for package, module, base in TASK_MODELS:
         if package in sys.modules and isinstance(
                 model, getattr(importlib.import_module(module), base)):
@@ -61,7 +66,7 @@ def synthetic_samples(model: nn.Module, batch_size: int, size: Sequence[int],
     a mask branch), a ``gt_sem_seg`` map for a segmentor, a ``gt_label`` for a classifier."""
     task = task_of(model)
     make = dict(mmdet=_detection_sample, mmseg=_segmentation_sample,
-                mmpretrain=_classification_sample)[task]
+                mmpretrain=_classification_sample, features=_image_sample)[task]
     if task == 'mmdet' and not has_mask_branch(model):
         make = functools.partial(_detection_sample, with_masks=False)
     generator = torch.Generator().manual_seed(seed)
@@ -113,6 +118,11 @@ def _segmentation_sample(size: Tuple[int, int], bound: int, generator: torch.Gen
     from mmseg.structures import SegDataSample
     seg_map = torch.randint(bound, (1, *size), generator=generator)
     return SegDataSample(metainfo=_meta(size), gt_sem_seg=PixelData(data=seg_map))
+
+
+def _image_sample(size: Tuple[int, int], bound: int, generator: torch.Generator):
+    from mmengine.structures import BaseDataElement
+    return BaseDataElement(metainfo=_meta(size))
 
 
 def _classification_sample(size: Tuple[int, int], bound: int, generator: torch.Generator):
