@@ -5,6 +5,7 @@ from rkd.apis import (add_runner_args, build_runner, enable_amp, enable_auto_sca
                       exit_on_checkpoint_error, load_config, parse_runner_args, set_resume,
                       start_checkpoint)
 from rkd.checkpoint import checkpoint_role
+from rkd.engine.hooks import FrozenStudentError
 from rkd.utils import register_all_modules
 from rkd.utils.dist import distributed_session
 from rkd.utils.non_finite import NonFiniteError
@@ -37,7 +38,8 @@ def main() -> None:
         runner = build_runner(cfg)
         try:
             runner.train()
-        except NonFiniteError as error:  # why, in the run's log and on the console; no traceback
+        # why, in the run's log and on the console; no traceback
+        except (NonFiniteError, FrozenStudentError) as error:
             runner.logger.error(f'rkd: {error}')
             raise SystemExit(1) from None
 

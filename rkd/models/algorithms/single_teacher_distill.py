@@ -154,6 +154,9 @@ class SingleTeacherDistill(BaseModel):
         """Refuse a model with nothing to train (the optimizer would get no parameter) and warn
         of a student without trainable parameters (only the connector would learn)."""
         trainable = [name for name, p in self.named_parameters() if p.requires_grad]
+        # what the first optimizer step must change (rkd.StudentUpdateCheckHook)
+        self.student_trainable = tuple(name[len('student.'):] for name in trainable
+                                       if name.startswith('student.'))
         if not trainable:
             raise ValueError('Nothing in the distillation model is trainable: the student and '
                              'the distiller have no parameter with requires_grad=True. Check '
