@@ -6,8 +6,8 @@ from torch import Tensor
 
 from rkd.registry import MODELS
 
-from ..recorders import recorder_list
-from .base_distiller import BaseDistiller, RecorderCfg
+from ..recorders import RecordedFeatures, RecorderCfg, RecorderGroup
+from .base_distiller import BaseDistiller, check_recorder_pairs
 from .warmup import build_warmup
 
 
@@ -15,7 +15,7 @@ from .warmup import build_warmup
 class ReviewKDDistiller(BaseDistiller):
     """The student's levels through a connector (the ABF chain) onto the teacher's, with a loss
     (HCL) level by level; optionally more named losses, each on one recorded output of each
-    network (for example logit KD on the heads' outputs).
+    network (for example logit KD on the heads' outputs), which reads the recorders it names.
 
     The connector's channels are not configured: :meth:`prepare` reads them from the features of
     the algorithm's probe step, so configs list module names only. Any registered connector (see
@@ -48,18 +48,12 @@ class ReviewKDDistiller(BaseDistiller):
                  extra_losses: Optional[Dict[str, dict]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         extra_losses = {name: dict(cfg) for name, cfg in (extra_losses or {}).items()}
-        for name, cfg in {loss_name: {}, **extra_losses}.items():
+        for name in (loss_name, *extra_losses):
             _check_loss_name(name)
-            missing = {'student', 'teacher'} - set(cfg) if cfg else set()
-            if missing:
-                raise ValueError(f'extra_losses[{name!r}] needs the recorder of each network it '
-                                 f'reads: {sorted(missing)} missing, e.g. student=\'head.fc\'.')
-        super().__init__(
-            [*recorder_list(student_recorders, 'the student'),
-             *(cfg.pop('student') for cfg in extra_losses.values())],
-            [*recorder_list(teacher_recorders, 'the teacher'),
-             *(cfg.pop('teacher') for cfg in extra_losses.values())],
-            init_cfg)
+        check_recorder_pairs(extra_losses, 'extra_losses')
+        recorders = {name: dict(student=cfg.pop('student'), teacher=cfg.pop('teacher'))
+                     for name, cfg in extra_losses.items()}
+        super().__init__(student_recorders, teacher_recorders, init_cfg, recorders)
         self.connector_cfg = dict(connector)
         self.connector: Optional[torch.nn.Module] = None
         self.loss = MODELS.build(loss)
@@ -68,58 +62,53 @@ class ReviewKDDistiller(BaseDistiller):
         self.warmup = build_warmup(warmup)
         self.loss_name = loss_name
 
-    def prepare(self, student_feats: List[Tensor], teacher_feats: List[Tensor]) -> None:
+    def prepare(self, student_feats: RecordedFeatures, teacher_feats: RecordedFeatures) -> None:
         """Build the connector for the channels of the probe step's levels."""
-        self._check_extra_loss_features()
-        n = self._check_pairing(student_feats, teacher_feats)
+        for feats, group in ((student_feats, self.student_recorders),
+                             (teacher_feats, self.teacher_recorders)):
+            self._check_one_map_per_loss(feats, group)
+        self._check_pairing(student_feats, teacher_feats)
         self.connector = MODELS.build(
             dict(self.connector_cfg,
-                 student_channels=[f.shape[1] for f in student_feats[:n]],
-                 teacher_channels=[f.shape[1] for f in teacher_feats[:n]]))
+                 student_channels=[f.shape[1] for f in student_feats],
+                 teacher_channels=[f.shape[1] for f in teacher_feats]))
 
-    def _check_extra_loss_features(self) -> None:
-        """Each extra loss reads one map a network: a recorder of a tuple output would give it
-        several, and the surplus would silently become ReviewKD levels."""
-        for group in (self.student_recorders, self.teacher_recorders):
-            first = len(group.recorders) - len(self.extra_losses)
-            for name, recorder, count in zip(self.extra_losses, group.recorders[first:],
-                                             group.feature_counts[first:]):
-                if count != 1:
-                    raise ValueError(
-                        f'extra_losses[{name!r}] reads recorder "{recorder.source}" of '
-                        f'{group.network}, which yields {count} feature maps (a tuple output); '
-                        'a loss takes one. Pick one with element=, e.g. '
-                        f'dict(source=\'{recorder.source}\', element=-1).')
+    def _check_one_map_per_loss(self, feats: RecordedFeatures, group: RecorderGroup) -> None:
+        """An extra loss reads one map a network; a recorder of a tuple output gives several."""
+        for name, maps in feats.named.items():
+            if len(maps) != 1:
+                source = group.named[name].source
+                raise ValueError(
+                    f'extra_losses[{name!r}] reads recorder "{source}" of {group.network}, '
+                    f'which yields {len(maps)} feature maps (a tuple output); a loss takes one. '
+                    f'Pick one with element=, e.g. dict(source=\'{source}\', element=-1).')
 
-    def _check_pairing(self, student_feats: List[Tensor], teacher_feats: List[Tensor]) -> int:
-        """The number of ReviewKD levels (the extra losses' features come last, one each)."""
-        if len(student_feats) != len(teacher_feats) or len(student_feats) <= len(
-                self.extra_losses):
+    def _check_pairing(self, student_feats: List[Tensor], teacher_feats: List[Tensor]) -> None:
+        if len(student_feats) != len(teacher_feats):
             raise ValueError(
                 f'The student recorders yield {len(student_feats)} features '
-                f'{[tuple(f.shape) for f in student_feats]} from {self.student_recorders.sources}, '
-                f'the teacher recorders {len(teacher_feats)} '
-                f'{[tuple(f.shape) for f in teacher_feats]} from {self.teacher_recorders.sources}. '
-                'ReviewKD pairs them one to one: record as many levels in both (a recorder of '
-                'a tuple output yields one feature per element; each extra loss one).')
-        return len(student_feats) - len(self.extra_losses)
+                f'{[tuple(f.shape) for f in student_feats]} from '
+                f'{self.student_recorders.sources}, the teacher recorders {len(teacher_feats)} '
+                f'{[tuple(f.shape) for f in teacher_feats]} from '
+                f'{self.teacher_recorders.sources}. ReviewKD pairs them one to one: record as '
+                'many levels in both (a recorder of a tuple output yields one feature per '
+                'element).')
 
-    def forward(self, student_feats: List[Tensor],
-                teacher_feats: List[Tensor]) -> Dict[str, Tensor]:
+    def forward(self, student_feats: RecordedFeatures,
+                teacher_feats: RecordedFeatures) -> Dict[str, Tensor]:
         """The ReviewKD loss and the extra losses (times the warm-up factor), each level's share
         of the ReviewKD loss and the warm-up factor (logged only) for one step's features."""
         if self.connector is None:
             raise RuntimeError('prepare() must run before the first step; '
                                'SingleTeacherDistill does it when it is built.')
-        n = self._check_pairing(student_feats, teacher_feats)
-        teacher_levels = teacher_feats[:n]
-        aligned = self.connector(student_feats[:n], [t.shape[-2:] for t in teacher_levels])
-        per_level = [self.loss([y], [t]) for y, t in zip(aligned, teacher_levels)]
+        self._check_pairing(student_feats, teacher_feats)
+        aligned = self.connector(student_feats, [t.shape[-2:] for t in teacher_feats])
+        per_level = [self.loss([y], [t]) for y, t in zip(aligned, teacher_feats)]
         factor = 1.0 if self.warmup is None else self.warmup.factor()
         losses = {self.loss_name: torch.stack(per_level).sum() * factor}
-        for (name, loss), s, t in zip(self.extra_losses.items(), student_feats[n:],
-                                      teacher_feats[n:]):
-            losses[name] = loss(s, t) * factor
+        for name, loss in self.extra_losses.items():
+            (student, ), (teacher, ) = student_feats.named[name], teacher_feats.named[name]
+            losses[name] = loss(student, teacher) * factor
         losses.update({f'reviewkd_level{i}': level.detach() * factor
                        for i, level in enumerate(per_level)})
         if self.warmup is not None:

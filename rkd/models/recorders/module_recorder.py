@@ -1,8 +1,7 @@
 """Record a module's input or output through forward hooks, addressed by its dotted name."""
 import difflib
 from collections import deque
-from contextlib import contextmanager
-from typing import Any, Iterator, List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -193,82 +192,3 @@ class ModuleRecorder:
                     'Set clone=True for this recorder.')
         return [as_feature_map(tensor, self.source, self.tokens, passed, live)
                 for tensor, _ in record]
-
-
-class RecorderGroup:
-    """The recorders of one model (see :meth:`bind`); hooks exist only inside :meth:`recording`.
-
-    Attaching hooks only for the duration of a distillation step means validation, testing and
-    inference run the bare model.
-
-    Args:
-        recorders: recorders or their configs (a string is the source of an output recorder).
-        network: what errors call the recorded model, e.g. ``'the student'``.
-    """
-
-    def __init__(self, recorders: Sequence[Union[str, dict, ModuleRecorder]],
-                 network: str = 'the model') -> None:
-        recorders = recorder_list(recorders, network)
-        if not recorders:
-            raise ValueError(f'At least one recorder is needed for {network}.')
-        self.network = network
-        self.recorders = [self._build(r) for r in recorders]
-        self._modules: Optional[List[nn.Module]] = None
-        self._model_type = ''
-        # how many maps each recorder gave in the last features(): a tuple output gives several
-        self.feature_counts: List[int] = []
-
-    @staticmethod
-    def _build(recorder: Union[str, dict, ModuleRecorder]) -> ModuleRecorder:
-        if isinstance(recorder, ModuleRecorder):
-            return recorder
-        if isinstance(recorder, str):
-            return ModuleRecorder(source=recorder)
-        cfg = dict(recorder)
-        cfg.setdefault('type', 'rkd.ModuleRecorder')
-        return TASK_UTILS.build(cfg)
-
-    @property
-    def sources(self) -> List[str]:
-        return [r.source for r in self.recorders]
-
-    def bind(self, model: nn.Module) -> 'RecorderGroup':
-        """Resolve the module names in ``model`` once, at build time: a wrong name fails
-        early, and a step attaches its hooks without searching the module tree."""
-        self._modules = [find_module(model, recorder.source, self.network)
-                         for recorder in self.recorders]
-        for recorder in self.recorders:
-            recorder.tokens.bind(model)
-        self._model_type = f' ({type(model).__name__})'
-        return self
-
-    @contextmanager
-    def recording(self) -> Iterator['RecorderGroup']:
-        """Hooks the bound modules for the body of the ``with``; read :meth:`features` inside it.
-
-        On exit the hooks are removed and the records dropped, so no tensor (nor its autograd
-        graph) outlives the step.
-        """
-        if self._modules is None:
-            raise RuntimeError('bind(model) the recorders before recording.')
-        for recorder, module in zip(self.recorders, self._modules):
-            recorder.attach(module)
-        try:
-            yield self
-        finally:
-            for recorder in self.recorders:
-                recorder.detach()
-                recorder.reset()
-
-    def features(self) -> List[torch.Tensor]:
-        """All recorded maps in recorder order, tuples expanded: shallow -> deep as declared."""
-        per_recorder = self.features_by_recorder()
-        self.feature_counts = [len(maps) for maps in per_recorder]
-        return [feature for maps in per_recorder for feature in maps]
-
-    def features_by_recorder(self) -> List[List[torch.Tensor]]:
-        """The recorded maps of each recorder (several for a tuple output), in recorder order."""
-        try:
-            return [recorder.features() for recorder in self.recorders]
-        except (RuntimeError, ValueError) as error:
-            raise type(error)(f'In {self.network}{self._model_type}: {error}') from None

@@ -40,7 +40,9 @@ def test_an_extra_logit_loss_reads_both_heads(mmpretrain_scope):
 
 @pytest.mark.parametrize('extra_losses, message', [
     (dict(kd=dict(type='rkd.KDLoss', student='head.fc', teacher='head.fc')), 'must contain'),
-    (dict(loss_kd=dict(type='rkd.KDLoss', student='head.fc')), r"\['teacher'\] missing"),
+    (dict(loss_kd=dict(type='rkd.KDLoss', student='head.fc')),
+     r"extra_losses\['loss_kd'\] needs the recorder of each network it reads: \['teacher'\] "
+     r"missing"),
     # the neck pools each stage: a tuple of 4, which once became 4 more ReviewKD levels
     (dict(loss_kd=dict(type='rkd.KDLoss', student='neck', teacher='head.fc')),
      r'extra_losses\[\'loss_kd\'\] reads recorder "neck" of the student, which yields 4 '
