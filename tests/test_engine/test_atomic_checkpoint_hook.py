@@ -1,12 +1,19 @@
 """AtomicCheckpointHook: a SIGKILL in the middle of writing a checkpoint leaves the previous one
 complete and ``last_checkpoint`` pointing at it, even with ``max_keep_ckpts=1``, and the run
-resumes from it; mmengine's CheckpointHook, killed the same way, leaves nothing loadable."""
+resumes from it; mmengine's CheckpointHook, killed the same way, leaves nothing loadable. A crash
+while ``save_best`` replaces the best checkpoint leaves a loadable best."""
 import subprocess
 import sys
 import textwrap
+import uuid
 
 import pytest
 import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.fileio import LocalBackend
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from mmengine.runner import runner as runner_module
 
 from rkd.engine.hooks.atomic_checkpoint_hook import AtomicLocalBackend
 
@@ -21,6 +28,7 @@ import sys
 import torch
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
+from mmengine.runner import runner as runner_module
 
 if sys.argv[2].startswith('rkd.'):
     import rkd  # noqa: F401
@@ -129,3 +137,86 @@ def test_atomic_backend_replaces_whole_files(tmp_path):
     assert [path.name for path in (tmp_path / 'sub').iterdir()] == ['file']  # no temporary left
     (tmp_path / 'plain').write_text('')
     assert (tmp_path / 'sub' / 'file').stat().st_mode == (tmp_path / 'plain').stat().st_mode
+
+
+class Toy(BaseModel):
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def forward(self, inputs, mode='tensor'):
+        if mode == 'loss':
+            return dict(loss=self.layer(inputs).pow(2).mean())
+        return [dict()]
+
+
+class Improving(BaseMetric):
+    """A score that improves at every validation: each one writes a new best checkpoint."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def process(self, data_batch, data_samples) -> None:
+        self.results.append(0)
+
+    def compute_metrics(self, results) -> dict:
+        self.calls += 1
+        return dict(score=float(self.calls))
+
+
+def train_saving_best(work_dir, hook_type: str) -> None:
+    loader = dict(dataset=[dict(inputs=torch.ones(2))] * 2, batch_size=1, num_workers=0,
+                  collate_fn=dict(type='default_collate'),
+                  sampler=dict(type='DefaultSampler', shuffle=False))
+    Runner(
+        model=Toy(), work_dir=str(work_dir), experiment_name=uuid.uuid4().hex,
+        train_dataloader=loader, val_dataloader=loader, val_cfg=dict(),
+        val_evaluator=[Improving()], train_cfg=dict(by_epoch=False, max_iters=3, val_interval=1),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        default_hooks=dict(checkpoint=dict(type=hook_type, interval=1, by_epoch=False,
+                                           save_best='score', rule='greater')),
+        log_level='WARNING').train()
+
+
+def crash_on(monkeypatch, owner, method: str, name: str) -> None:
+    """Make ``owner.method`` raise, as a kill would stop it, when it is given the file ``name``."""
+    real = getattr(owner, method)
+
+    def crashing(*args, **kwargs):
+        if any(str(arg).endswith(name) for arg in args):
+            raise KeyboardInterrupt(f'crash in {method}({name})')
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, method, crashing)
+
+
+def loadable_best(work_dir) -> list:
+    bests = sorted(work_dir.glob('best_*.pth'))
+    return [torch.load(path, weights_only=False)['meta']['iter'] for path in bests]
+
+
+@pytest.mark.parametrize('hook_type, left', [
+    ('rkd.AtomicCheckpointHook', [1]),
+    ('CheckpointHook', []),  # what the hook fixes: mmengine removed the old best first
+])
+def test_a_crash_writing_the_new_best_leaves_the_old_one(tmp_path, monkeypatch, hook_type, left):
+    crash_on(monkeypatch, runner_module, 'save_checkpoint', 'best_score_iter_2.pth')
+    with pytest.raises(KeyboardInterrupt):
+        train_saving_best(tmp_path, hook_type)
+    assert loadable_best(tmp_path) == left
+
+
+def test_a_crash_between_writing_the_new_best_and_removing_the_old_leaves_both(
+        tmp_path, monkeypatch):
+    crash_on(monkeypatch, LocalBackend, 'remove', 'best_score_iter_1.pth')
+    with pytest.raises(KeyboardInterrupt):
+        train_saving_best(tmp_path, 'rkd.AtomicCheckpointHook')
+    assert loadable_best(tmp_path) == [1, 2]
+
+
+def test_save_best_keeps_the_best_only(tmp_path):
+    train_saving_best(tmp_path, 'rkd.AtomicCheckpointHook')
+    assert [path.name for path in tmp_path.glob('best_*.pth')] == ['best_score_iter_3.pth']
+    assert loadable_best(tmp_path) == [3]

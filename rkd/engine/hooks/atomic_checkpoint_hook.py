@@ -3,16 +3,18 @@
 mmengine 0.10.7's ``CheckpointHook`` first removes the checkpoint that ``max_keep_ckpts`` puts
 out, then writes the new one in place (``LocalBackend.put`` opens the final path), then points
 ``work_dir/last_checkpoint`` at it. A kill during the write leaves a truncated file under the new
-name and, with ``max_keep_ckpts=1``, no complete checkpoint at all. Here the checkpoint is written
-to a temporary file in the same folder and renamed into place (``os.replace`` is atomic on one
-file system), ``last_checkpoint`` likewise, and the outdated checkpoint goes only after that.
+name and, with ``max_keep_ckpts=1``, no complete checkpoint at all. ``save_best`` does the same
+with the best checkpoint: the old best is gone before the new one is written. Here the checkpoint
+is written to a temporary file in the same folder, synced, and renamed into place (``os.replace``
+is atomic on one file system), ``last_checkpoint`` likewise, and the outdated checkpoint (or best
+checkpoint) goes only after that.
 """
 import glob
 import os
 import os.path as osp
 import tempfile
 from pathlib import Path
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, register_backend
@@ -79,6 +81,20 @@ class AtomicCheckpointHook(CheckpointHook):
                 for partial in glob.glob(osp.join(glob.escape(folder), f'.*{PARTIAL_SUFFIX}')):
                     os.remove(partial)
 
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        """mmengine's, with the previous best removed after the new one is written: mmengine
+        removes it first."""
+        backend, deferred = self.file_backend, _DeferredRemovals(self.file_backend)
+        self.file_backend = deferred
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        finally:
+            self.file_backend = backend  # after a failed save, the previous best stays
+        current = {self.best_ckpt_path, *getattr(self, 'best_ckpt_path_dict', {}).values()}
+        for path in deferred.paths:
+            if path not in current:  # the best of the same step is overwritten, not removed
+                self._remove(path)
+
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         outdated = None
         # the bookkeeping comes first, as in mmengine: the checkpoint's message hub carries it
@@ -100,8 +116,28 @@ class AtomicCheckpointHook(CheckpointHook):
             return
         AtomicLocalBackend().put_text(self.last_ckpt, osp.join(runner.work_dir, 'last_checkpoint'))
         if outdated is not None:
-            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(outdated))
-            if self.file_backend.isfile(path):
-                self.file_backend.remove(path)
-            elif self.file_backend.isdir(path):  # deepspeed saves folders
-                self.file_backend.rmtree(path)
+            self._remove(self.file_backend.join_path(self.out_dir,
+                                                     self.filename_tmpl.format(outdated)))
+
+    def _remove(self, path: str) -> None:
+        if self.file_backend.isfile(path):
+            self.file_backend.remove(path)
+        elif self.file_backend.isdir(path):  # deepspeed saves folders
+            self.file_backend.rmtree(path)
+
+
+class _DeferredRemovals:
+    """A file backend whose removals are recorded, not done; the rest is the real backend's."""
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.paths: List[str] = []
+
+    def remove(self, path: str) -> None:
+        self.paths.append(path)
+
+    def rmtree(self, path: str) -> None:
+        self.paths.append(path)
+
+    def __getattr__(self, name: str):
+        return getattr(self.backend, name)
