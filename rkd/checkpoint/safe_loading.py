@@ -24,8 +24,10 @@ import importlib
 import os
 import os.path as osp
 import pickle
+import socket
 from contextvars import ContextVar
 from typing import Any, Callable, Dict, Iterator, List, Optional
+from urllib.error import URLError
 from urllib.parse import urlparse
 
 import numpy as np
@@ -209,13 +211,34 @@ def load_from_http(url: str, map_location: Any = None, model_dir: Optional[str] 
         return safe_torch_load(cached, map_location, name=cached)
 
 
+# Seconds a download waits for the server at a time (to connect, or for its next bytes): offline,
+# or with a server that never answers, the load fails with a clear error instead of hanging.
+DOWNLOAD_TIMEOUT_S = 30.0
+
+
 def _download(url: str, model_dir: Optional[str]) -> str:
     """The cached copy of ``url`` in torch's hub folder (mmengine's cache too)."""
     model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
     cached = osp.join(model_dir, osp.basename(urlparse(url).path))
-    if not osp.exists(cached):
+    if osp.exists(cached):
+        return cached
+    what = f'The {role_of(url)} "{url}" cannot be downloaded'
+    timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
         os.makedirs(model_dir, exist_ok=True)
         torch.hub.download_url_to_file(url, cached, progress=False)
+    except (URLError, TimeoutError) as error:
+        raise CheckpointLoadError(
+            f'{what} ({getattr(error, "reason", None) or "timed out"}): check the URL and the '
+            'network. Offline, download it where there is a network and give its local path.'
+        ) from None
+    except OSError as error:  # the cache folder cannot be created or written
+        raise CheckpointLoadError(
+            f'{what} to the cache folder "{model_dir}" ({error.strerror or error}): set '
+            'TORCH_HOME to a writable folder, or download it and give its local path.') from None
+    finally:
+        socket.setdefaulttimeout(timeout)
     return cached
 
 

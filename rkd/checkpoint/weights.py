@@ -10,6 +10,12 @@ from .safe_loading import CheckpointLoadError, checkpoint_role
 
 # Prefixes a wrapper adds to saved keys (DDP's ``module.``), removed as mmengine does.
 WRAPPER_PREFIX = re.compile(r'^module\.')
+# Where a checkpoint keeps its weights, looked for in this order: mmengine's runner and
+# torch.save(state_dict) wrappers ('state_dict'); DeiT, Swin and many research repositories
+# ('model'); an mmengine EMAHook's averaged copy alone ('ema_state_dict', its step count left
+# out). A file with none of them is taken as a bare state dict.
+WEIGHT_KEYS = ('state_dict', 'model', 'ema_state_dict')
+EMA_BOOKKEEPING = ('steps', )
 
 
 def load_weights(model: nn.Module, filename: str, role: str, strict: bool = True,
@@ -25,7 +31,7 @@ def load_weights(model: nn.Module, filename: str, role: str, strict: bool = True
     """
     with checkpoint_role(role, filename):
         checkpoint = _load_checkpoint(filename, map_location=map_location)
-    state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
+    state_dict = _weights_of(checkpoint, f'The {role} "{filename}"')
     if not isinstance(state_dict, dict):
         raise CheckpointLoadError(f'The {role} "{filename}" holds no state dict '
                                   f'(it is a {type(checkpoint).__name__}).')
@@ -42,6 +48,20 @@ def load_weights(model: nn.Module, filename: str, role: str, strict: bool = True
                   f'{_describe(misfit)}.', logger='current', level=30)
     model.load_state_dict(state_dict, strict=False)
     return checkpoint
+
+
+def _weights_of(checkpoint: Any, what: str) -> Optional[dict]:
+    """The state dict of ``checkpoint`` under the first of :data:`WEIGHT_KEYS` it has, else
+    the checkpoint itself; None if it is no dict."""
+    if not isinstance(checkpoint, dict):
+        return None
+    key = next((key for key in WEIGHT_KEYS if isinstance(checkpoint.get(key), dict)), None)
+    if key is None:
+        return checkpoint
+    if key != 'state_dict':
+        print_log(f'{what} keeps its weights under "{key}": loading those.', logger='current')
+    return {name: value for name, value in checkpoint[key].items()
+            if key != 'ema_state_dict' or name not in EMA_BOOKKEEPING}
 
 
 def _misfit(model: nn.Module, state_dict: dict) -> Dict[str, List[str]]:
