@@ -135,6 +135,14 @@ class SingleTeacherDistill(BaseModel):
             f'{pairing.input_size[1]} probe input):', *pairing.table(),
             'To freeze this pairing, set in model.distiller:', *pairing.config_lines()]),
             logger='current')
+        if len(pairing.student) == 1 and (pairing.dropped_student or pairing.dropped_teacher):
+            print_log(f'\'auto\' paired one level only, the student\'s '
+                      f'{pairing.student[0].describe()} with the teacher\'s '
+                      f'{pairing.teacher[0].describe()}: the other levels have no level of '
+                      'their stride on the other side (a vision transformer\'s are all at its '
+                      'patch stride), and ReviewKD reviews several. To distil them, list the '
+                      'recorders of both networks: listed levels pair in order, and ABF '
+                      'resizes each student map to its teacher\'s.', logger='current', level=30)
         return dict(distiller, student_recorders=pairing.student_recorders,
                     teacher_recorders=pairing.teacher_recorders)
 

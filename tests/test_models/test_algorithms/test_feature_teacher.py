@@ -1,6 +1,7 @@
 """A classifier's backbone teaches a detector and a segmentor: rkd.FeatureTeacher, given as a
 backbone dict or as a classification config with ``headless=True``, loads a classification run's
 checkpoint (its head left out) or a bare backbone state dict, and trains a step."""
+import logging
 import math
 from unittest import mock
 
@@ -173,3 +174,31 @@ def test_a_backbone_and_neck_teacher_keeps_its_neck(mmdet_scope, tmp_path):
     for name, value in trained.neck.state_dict().items():
         torch.testing.assert_close(model.teacher.neck.state_dict()[name], value)
     assert model.distiller.teacher_recorders.sources == ['neck']  # its FPN levels, as a detector's
+
+
+# A ViT of 4 layers, 32 channels wide: 4 x 4 patches of 16 px at 64 px, one class token.
+TINY_VIT = dict(type='mmpretrain.VisionTransformer', img_size=64, patch_size=16,
+                arch=dict(embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64))
+
+
+def test_vit_teacher_pairs_one_level_by_stride_and_says_how_to_pair_more(mmdet_scope):
+    """A ViT's levels share its patch stride: 'auto' pairs one of them, with a warning; listed
+    recorders pair its token maps with the student's FPN levels in order."""
+    with mock.patch('rkd.models.algorithms.single_teacher_distill.print_log') as log:
+        model = MODELS.build(distill(tiny_detector('retinanet'), dict(backbone=TINY_VIT)))
+    assert model.distiller.teacher_recorders.sources == ['backbone.ln1']  # the deepest, s16
+    assert model.distiller.student_recorders.recorders[0].element == 1  # P4, stride 16
+    warning = next(call for call in log.call_args_list if 'one level only' in call.args[0])
+    assert warning.kwargs['level'] == logging.WARNING
+    assert "dict(source='neck', element=1)" in warning.args[0] and "'backbone.ln1'" in \
+        warning.args[0] and 'list the recorders of both networks' in warning.args[0]
+
+    listed = distill(tiny_detector('retinanet'), dict(backbone=TINY_VIT), recorders=None)
+    listed['distiller'].update(
+        student_recorders=[dict(source='neck', element=i) for i in range(3)],
+        teacher_recorders=['backbone.layers.1', 'backbone.layers.2', 'backbone.ln1'])
+    model = MODELS.build(listed)
+    _, teacher_feats = model.probe_features(torch.randn(2, 3, 64, 64))
+    assert [tuple(f.shape) for f in teacher_feats] == [(2, 32, 4, 4)] * 3  # class token left out
+    log_vars = train_step(model, images())
+    assert math.isfinite(log_vars['loss']) and log_vars['loss_reviewkd'] > 0
