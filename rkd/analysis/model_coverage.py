@@ -1,8 +1,9 @@
 """Which stock OpenMMLab model families distil with rkd, tried as a new user would.
 
 For each model folder of the installed mmpretrain, mmdet and mmseg configs, :func:`choose_pair`
-takes the folder's smallest model as the student and its largest as the teacher (by parameter
-count, among the first few distinct models of the folder), and :func:`check_pair` runs what a
+takes the folder's smallest model as the student and the next larger one as the teacher (by
+parameter count, among the first few distinct models of the folder; the student itself when
+the folder has one model), and :func:`check_pair` runs what a
 user runs, on synthetic data: the student and the teacher alone (a family either of which cannot
 train alone on this machine is "not applicable", with the reason), the distillation built with
 ``'auto'`` recorders, two training steps, the run's checkpoint loaded strictly and predicted
@@ -30,7 +31,7 @@ from rkd.checkpoint import export_student, load_student, load_weights
 from rkd.models.algorithms.model_builder import (build_task_model, drop_pretrained_init,
                                                  initialise_for_probe)
 from rkd.models.algorithms.probe_state import training_mode
-from rkd.models.algorithms.synthetic_batch import synthetic_batch, task_of
+from rkd.models.algorithms.synthetic_batch import input_channels, synthetic_batch, task_of
 from rkd.registry import MODELS
 
 TASKS = ('mmpretrain', 'mmdet', 'mmseg')
@@ -82,8 +83,9 @@ def families(task: str) -> List[str]:
 
 
 def choose_pair(task: str, family: str) -> Tuple[str, str]:
-    """(student config, teacher config) of a family: its smallest and its largest task model
-    (classifier, detector, segmentor), configs in sub-folders included."""
+    """(student config, teacher config) of a family: its smallest task model (classifier,
+    detector, segmentor; configs in sub-folders included) and the next larger one: a larger
+    sibling, as a user distils, without the giant models that take minutes a step on a CPU."""
     sized = []
     seen = set()
     for path in sorted((config_root(task) / family).rglob('*.py')):
@@ -107,7 +109,8 @@ def choose_pair(task: str, family: str) -> Tuple[str, str]:
         raise LookupError(f'no config of {task}/{family} builds a classifier, detector or '
                           'segmentor (offline, with the packages installed)')
     sized.sort()
-    return sized[0][1], sized[-1][1]
+    larger = [path for size, path in sized if size > sized[0][0]]
+    return sized[0][1], (larger or [sized[0][1]])[0]
 
 
 def check_pair(task: str, family: str, student: str, teacher: str,
@@ -152,11 +155,11 @@ def _size_both_train_at(student: str, teacher: str, sizes: Sequence[int]) -> int
     """The first size at which the student alone and the teacher alone build, run a training
     step and predict; else the failure of the one that never did."""
     failures = []
-    for size in sizes:
+    for size in sorted({*sizes, *_own_sizes(student)}):
         for stage, config in (('student alone', student), ('teacher alone', teacher)):
             try:
                 with _stage(stage):
-                    _train_step_alone(config, size)
+                    _train_step_alone(config, size, reload=stage == 'student alone')
             except StageFailure as failure:
                 failures.append(failure)
                 break
@@ -166,32 +169,55 @@ def _size_both_train_at(student: str, teacher: str, sizes: Sequence[int]) -> int
     raise next((f for f in failures if f.stage == 'teacher alone'), failures[0])
 
 
-def _train_step_alone(config: str, size: int) -> None:
+def _own_sizes(config: str) -> List[int]:
+    """The square input sizes ``config`` names: its backbone's ``img_size`` and the sizes its
+    test pipeline resizes or crops to. Position tables, rotary embeddings and a LeNet's
+    classifier fit those only."""
+    cfg = Config.fromfile(config)
+    named = [cfg.model.get('backbone', {}).get('img_size')]
+    dataset = cfg.get('val_dataloader', {}).get('dataset', {})
+    pipeline = cfg.get('test_pipeline') or dataset.get('pipeline') or []
+    named += [step.get(key) for step in pipeline if isinstance(step, dict)
+              for key in ('scale', 'crop_size')]
+    return [size for size in named if isinstance(size, int)]
+
+
+def _train_step_alone(config: str, size: int, reload: bool) -> None:
     """A training step and a prediction of the model of ``config``, as the model's own
-    training and test loops would run them."""
+    training and test loops would run them; with ``reload``, its state dict loaded strictly
+    into a new model, as its own checkpoint would be (a student's is, after distillation)."""
     model = build_task_model(config)
     initialise_for_probe(model, runner_inits_again=False)  # as the runner would, offline
-    inputs, samples = synthetic_batch(model, 2, (size, size))
+    channels = input_channels(model)
+    inputs, samples = synthetic_batch(model, 2, (size, size), channels)
     with training_mode(model):
         loss, _ = model.parse_losses(model.loss(inputs, samples))
     loss.backward()
     if not math.isfinite(loss.item()):
         raise FloatingPointError(f'a non-finite loss alone: {loss.item()}')
-    inputs, samples = synthetic_batch(model, 2, (size, size), seed=1)
+    inputs, samples = synthetic_batch(model, 2, (size, size), channels, seed=1)
     model.eval()
     with torch.no_grad():
         model(inputs, samples, mode='predict')
+    if not reload:
+        return
+    try:
+        build_task_model(config).load_state_dict(model.state_dict())
+    except RuntimeError as error:  # buffers resized by the step (rotary embeddings)
+        raise RuntimeError(f'its own state dict after a step at {size} px does not load '
+                           f'into a new model: {_first_line(error)}') from error
 
 
 def _distill(student: str, teacher: str, size: int, steps: int) -> dict:
     with _stage('build'):
+        channels = input_channels(build_task_model(student))
         algorithm = MODELS.build(dict(
             type='rkd.SingleTeacherDistill', student=student,
             teacher=dict(config=teacher, checkpoint=None),
             distiller=dict(type='rkd.ReviewKDDistiller', student_recorders='auto',
                            teacher_recorders='auto',
                            connector=dict(type='rkd.ABFConnector', mid_channels=64)),
-            probe_input_shape=(3, size, size)))
+            probe_input_shape=(channels, size, size)))
         drop_pretrained_init(algorithm.student)  # random weights: nothing to download
         algorithm.init_weights()
         optimizer = OptimWrapper(torch.optim.SGD(
@@ -200,7 +226,8 @@ def _distill(student: str, teacher: str, size: int, steps: int) -> dict:
         algorithm.train()
         for step in range(steps):
             # a batch a step, as a data loader gives: heads convert their samples in place
-            inputs, samples = synthetic_batch(algorithm.student, 2, (size, size), seed=step)
+            inputs, samples = synthetic_batch(algorithm.student, 2, (size, size), channels,
+                                              seed=step)
             loss, log_vars = algorithm.parse_losses(algorithm.loss(inputs, samples))
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f'non-finite loss: {log_vars}')
@@ -212,7 +239,8 @@ def _distill(student: str, teacher: str, size: int, steps: int) -> dict:
         with _stage('test'):
             load_weights(algorithm, checkpoint, 'checkpoint to test')
             algorithm.eval()
-            inputs, samples = synthetic_batch(algorithm.student, 2, (size, size), seed=steps)
+            inputs, samples = synthetic_batch(algorithm.student, 2, (size, size), channels,
+                                              seed=steps)
             with torch.no_grad():
                 algorithm(inputs, samples, mode='predict')
         with _stage('export'):
@@ -269,7 +297,7 @@ def markdown(outcomes: List[Outcome], command: str, machine: str) -> str:
         'Generated by `' + command + '` (do not edit by hand). For every model folder of the '
         'installed mmpretrain, mmdet and mmseg configs the smallest model (by parameter count, '
         f'among the first {CANDIDATES} distinct models of the folder) is the student and the '
-        'largest the teacher (random weights), on synthetic data of the first size in '
+        'next larger one the teacher (random weights), on synthetic data of the first size in '
         f'{list(SIZES)} at which the student alone trains. Each row runs: the student alone, '
         "the distillation built with `'auto'` recorders, 2 training steps, the run's "
         'checkpoint loaded strictly and predicted with (as `tools/test.py` does), the student '

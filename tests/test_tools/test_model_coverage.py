@@ -46,3 +46,11 @@ def test_an_unfinished_sweep_resumes_and_keeps_failures(tmp_path, monkeypatch):
     assert len(results.read_text().splitlines()) == 1
     assert '| ssd | fail | train: ValueError: x \\| y |' in table.read_text()
     assert markdown([done], 'cmd', 'a CPU').count('| ssd |') == 1
+
+
+def test_a_grayscale_family_of_a_fixed_size_is_fed_as_its_config_says():
+    """LeNet takes 1-channel 32x32 images only (its config's pipeline resizes to 32): the sweep
+    feeds the channels of the model's first convolution at the size its pipeline names."""
+    from rkd.analysis.model_coverage import run_family
+    outcome = run_family('mmpretrain', 'lenet')
+    assert (outcome.result, outcome.size) == ('pass', 32), outcome

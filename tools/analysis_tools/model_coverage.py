@@ -1,8 +1,8 @@
 """Try every stock model family of the installed mmpretrain, mmdet and mmseg with rkd.
 
-For each family (a folder of the package's configs) its smallest model distils from its largest
-on synthetic data, with ``'auto'`` recorders: build, 2 training steps, a strict load of the
-run's checkpoint and a prediction, export, a strict load of the student (see
+For each family (a folder of the package's configs) its smallest model distils from the next
+larger one on synthetic data, with ``'auto'`` recorders: build, 2 training steps, a strict load
+of the run's checkpoint and a prediction, export, a strict load of the student (see
 ``rkd/analysis/model_coverage.py``). Each result is appended to ``--results`` (JSON lines, so an
 interrupted sweep resumes where it stopped) and the table is written to ``--out``.
 

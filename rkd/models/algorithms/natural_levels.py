@@ -35,6 +35,8 @@ class ModuleRecord:
     is_leaf: bool = True
     is_activation: bool = False
     is_sequence: bool = False  # the output is a tuple or list (its maps are elements)
+    elements: List[int] = field(default_factory=list)  # per tensor: its index in that sequence
+    length: int = 1  # of that sequence
 
     @property
     def activation(self) -> str:
@@ -44,11 +46,13 @@ class ModuleRecord:
         return 'pre' if any(self.signed) else 'post'
 
 
-def _tensors(output: Any) -> List[torch.Tensor]:
+def _tensors(output: Any) -> List[Tuple[int, torch.Tensor]]:
+    """The tensors of a module's output with their index in it (0 for a lone tensor): a tuple
+    may hold other things too (InceptionV3's backbone returns ``(None, x)`` outside training)."""
     if isinstance(output, torch.Tensor):
-        return [output]
+        return [(0, output)]
     if isinstance(output, (tuple, list)):
-        return [item for item in output if isinstance(item, torch.Tensor)]
+        return [(i, item) for i, item in enumerate(output) if isinstance(item, torch.Tensor)]
     return []
 
 
@@ -64,9 +68,12 @@ def _recording(model: nn.Module) -> Iterator[Dict[str, ModuleRecord]]:
 
     def end(entry: ModuleRecord):
         def record(_module, _inputs, output) -> None:
-            tensors = _tensors(output)
+            indexed = _tensors(output)
+            tensors = [t for _, t in indexed]
             entry.calls += 1
             entry.is_sequence = isinstance(output, (tuple, list))
+            entry.elements = [i for i, _ in indexed]
+            entry.length = len(output) if entry.is_sequence else 1
             entry.shapes = [tuple(t.shape) for t in tensors]
             entry.signed = [bool((t < 0).any()) if t.is_floating_point() else False
                             for t in tensors]
@@ -156,8 +163,10 @@ def natural_levels(model: nn.Module, records: List[ModuleRecord]) -> List[Level]
 
 def _pooled(record: ModuleRecord) -> Level:
     """The (N, C) embedding a module returns, alone or last of a tuple."""
-    recorder = record.name if len(record.shapes) == 1 else dict(source=record.name, element=-1)
-    return Level(recorder, record.shapes[-1], record.activation)
+    if record.length == 1:  # a tensor, or a tuple of it alone: the whole output
+        return Level(record.name, record.shapes[-1], record.activation)
+    last = record.elements[-1] - record.length  # counted from the end, as -1 for the last
+    return Level(dict(source=record.name, element=last), record.shapes[-1], record.activation)
 
 
 def _stages(records: List[ModuleRecord], by_name: Dict[str, ModuleRecord]
@@ -205,7 +214,7 @@ def _elements(record: ModuleRecord) -> List[Level]:
     whole = record.name if all(len(shape) == 4 for shape in record.shapes) else None
     return [Level(dict(source=record.name, element=i) if record.is_sequence else record.name,
                   shape, 'pre' if signed else 'post', whole_output=whole)
-            for i, (shape, signed) in enumerate(zip(record.shapes, record.signed))
+            for i, shape, signed in zip(record.elements, record.shapes, record.signed)
             if len(shape) == 4]
 
 

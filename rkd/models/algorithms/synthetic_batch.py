@@ -47,6 +47,16 @@ def label_bound(model: nn.Module) -> int:
     return min(bounds, default=1)
 
 
+def input_channels(model: nn.Module, default: int = 3) -> int:
+    """The image channels ``model`` takes: as many as its data preprocessor normalises
+    separately, else those of its first convolution (1 for LeNet on MNIST), else ``default``."""
+    mean = getattr(getattr(model, 'data_preprocessor', None), 'mean', None)
+    if mean is not None and mean.numel() > 1:
+        return mean.numel()
+    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return default if first_conv is None else first_conv.in_channels
+
+
 def synthetic_batch(model: nn.Module, batch_size: int, size: Sequence[int], channels: int = 3,
                     device: str = 'cpu', seed: int = 0) -> Tuple[torch.Tensor, list]:
     """``(inputs, data_samples)`` for ``model.loss``: standard-normal ``(N, C, H, W)`` images

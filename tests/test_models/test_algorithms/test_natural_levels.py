@@ -80,3 +80,20 @@ def test_a_vit_gives_evenly_spaced_token_blocks_and_its_class_token():
         'backbone.layers.1', 'backbone.layers.3', 'backbone.layers.5', 'backbone.ln1',
         dict(source='head.layers.head', io='input')]
     assert levels[0].shape == (2, 17, 32) and levels[-1].shape == (2, 32)
+
+
+def test_a_tuple_with_other_things_than_tensors_is_recorded_by_element():
+    """InceptionV3's backbone returns ``(None, x)`` outside training: the pooled level is the
+    tensor's element, and recording it gives that tensor."""
+    from rkd.models.recorders import RecorderGroup
+    model = build(tiny_classifier(base_channels=4), 'mmpretrain')
+    pooled = model.neck.forward
+    model.neck.forward = lambda inputs: (None, *pooled(inputs))
+    levels = natural_levels(model, explore(model, (16, 16)))
+    assert levels[-1].recorder == dict(source='neck', element=-1)
+    group = RecorderGroup([levels[-1].recorder], network='the student')
+    group.bind(model)
+    with torch.no_grad(), group.recording() as recorded:
+        model.extract_feat(torch.randn(2, 3, 16, 16))
+        feature, = recorded.features()
+    assert feature.shape == (*levels[-1].shape, 1, 1)
