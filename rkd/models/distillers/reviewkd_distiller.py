@@ -68,6 +68,7 @@ class ReviewKDDistiller(BaseDistiller):
                              (teacher_feats, self.teacher_recorders)):
             self._check_one_map_per_loss(feats, group)
         self._check_pairing(student_feats, teacher_feats)
+        self._try_extra_losses(student_feats, teacher_feats)
         self.connector = MODELS.build(
             dict(self.connector_cfg,
                  student_channels=[f.shape[1] for f in student_feats],
@@ -82,6 +83,18 @@ class ReviewKDDistiller(BaseDistiller):
                     f'extra_losses[{name!r}] reads recorder "{source}" of {group.network}, '
                     f'which yields {len(maps)} feature maps (a tuple output); a loss takes one. '
                     f'Pick one with element=, e.g. dict(source=\'{source}\', element=-1).')
+
+    def _try_extra_losses(self, student_feats: RecordedFeatures,
+                          teacher_feats: RecordedFeatures) -> None:
+        """Each extra loss once on the probe step's maps: maps it cannot compare (logits of
+        other class counts) stop the build, not the first training step."""
+        for name, loss in self.extra_losses.items():
+            try:
+                with torch.no_grad():
+                    loss(student_feats.named[name][0], teacher_feats.named[name][0])
+            except (ValueError, RuntimeError) as error:
+                raise ValueError(f'extra_losses[{name!r}] cannot compare the outputs it reads: '
+                                 f'{error}') from None
 
     def _check_pairing(self, student_feats: List[Tensor], teacher_feats: List[Tensor]) -> None:
         if len(student_feats) != len(teacher_feats):

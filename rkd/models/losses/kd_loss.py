@@ -32,8 +32,11 @@ class KDLoss(nn.Module):
     def forward(self, student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
         student_logits, teacher_logits = student_logits.flatten(1), teacher_logits.flatten(1)
         if student_logits.shape != teacher_logits.shape:
-            raise ValueError(f'KDLoss: student logits of shape {tuple(student_logits.shape)} vs '
-                             f'teacher logits of shape {tuple(teacher_logits.shape)}')
+            raise ValueError(
+                f'KDLoss: student logits of shape {tuple(student_logits.shape)} vs teacher logits '
+                f'of shape {tuple(teacher_logits.shape)}. It compares the two class '
+                'distributions, so both heads must predict the same classes: give them the same '
+                'num_classes, or distil the classes they share with a loss of your own.')
         t = self.temperature
         with torch.autocast(device_type=student_logits.device.type, enabled=False):
             log_p = F.log_softmax(student_logits.float() / t, dim=1)
