@@ -97,12 +97,10 @@ def choose_pair(task: str, family: str) -> Tuple[str, str]:
             continue
         seen.add(repr(cfg.model))
         try:
-            model = build_task_model(str(path))
-            task_of(model)  # a classifier, detector or segmentor: not a self-supervised model
-        except Exception:
+            size = _parameter_count(str(path))
+        except Exception:  # not a classifier, detector or segmentor; a missing package
             continue
-        sized.append((sum(p.numel() for p in model.parameters()), str(path)))
-        del model
+        sized.append((size, str(path)))
         if len(sized) == CANDIDATES:
             break
     if not sized:
@@ -111,6 +109,18 @@ def choose_pair(task: str, family: str) -> Tuple[str, str]:
     sized.sort()
     larger = [path for size, path in sized if size > sized[0][0]]
     return sized[0][1], (larger or [sized[0][1]])[0]
+
+
+def _parameter_count(config: str) -> int:
+    """The parameters of the task model of ``config``, built without memory on the ``meta``
+    device where its constructor allows (giant ViTs take gigabytes), else on the CPU."""
+    try:
+        with torch.device('meta'):
+            model = build_task_model(config)
+    except Exception:
+        model = build_task_model(config)
+    task_of(model)  # a classifier, detector or segmentor: not a self-supervised model
+    return sum(p.numel() for p in model.parameters())
 
 
 def check_pair(task: str, family: str, student: str, teacher: str,
