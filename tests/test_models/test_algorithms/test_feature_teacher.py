@@ -81,6 +81,7 @@ def test_classifier_backbone_teaches_a_detector(mmdet_scope, tmp_path):
     with mock.patch(LOG) as log:
         model = MODELS.build(distill(tiny_detector('retinanet'), teacher))
     assert isinstance(model.teacher, FeatureTeacher) and not hasattr(model.teacher, 'head')
+    model.init_weights()  # as the runner does: the teacher stays as loaded
     assert_backbone_loaded(model.teacher, trained)
     assert 'head.*' in log.call_args.args[0] and '2 entries' in log.call_args.args[0]
     # 'auto': the FPN's P3-P5 with the ConvNeXt stages of equal stride (8, 16, 32)
