@@ -16,7 +16,8 @@ class TeacherCheckHook(Hook):
 
     The loop is run here, not through ``runner.val_loop.run()``: that would call the val hooks,
     and a ``save_best`` checkpoint hook would take the teacher's figure for the student's.
-    A run without validation data or evaluator logs a warning and skips the check.
+    A run without validation data or evaluator, or with a teacher that has no head
+    (``rkd.FeatureTeacher``), logs a warning and skips the check.
     """
 
     priority = 'LOW'
@@ -29,6 +30,11 @@ class TeacherCheckHook(Hook):
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         teacher = model.teacher
+        if not callable(getattr(teacher, 'predict', None)):
+            runner.logger.warning(f'TeacherCheckHook: the teacher ({type(teacher).__name__}, a '
+                                  'backbone without a head) predicts nothing the validation '
+                                  'metrics could score: no teacher check.')
+            return
         teacher.eval()
         with torch.no_grad():
             for data in loop.dataloader:

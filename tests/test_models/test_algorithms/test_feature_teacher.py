@@ -205,3 +205,16 @@ def test_vit_teacher_pairs_one_level_by_stride_and_says_how_to_pair_more(mmdet_s
     assert [tuple(f.shape) for f in teacher_feats] == [(2, 32, 4, 4)] * 3  # class token left out
     log_vars = train_step(model, images())
     assert math.isfinite(log_vars['loss']) and log_vars['loss_reviewkd'] > 0
+
+
+def test_teacher_check_skips_a_teacher_without_a_head(mmseg_scope):
+    """TeacherCheckHook scores a teacher's predictions: a backbone has none to score."""
+    from types import SimpleNamespace
+
+    from rkd.engine.hooks import TeacherCheckHook
+    model = MODELS.build(distill(tiny_segmentor(8), dict(backbone=TINY_CONVNEXT)))
+    runner = SimpleNamespace(model=model, logger=mock.Mock(),
+                             val_loop=SimpleNamespace(evaluator=mock.Mock(), dataloader=[{}]))
+    TeacherCheckHook().before_train(runner)
+    assert 'a backbone without a head' in runner.logger.warning.call_args.args[0]
+    runner.val_loop.evaluator.process.assert_not_called()
