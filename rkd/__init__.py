@@ -4,10 +4,6 @@ Importing rkd registers its modules. rkd itself never imports mmdet or mmseg (th
 compiled ops, which some machines lack): task packages are imported by the configs that use them.
 """
 from . import datasets, engine, models  # noqa: E402,F401  (registers rkd's modules)
-from .checkpoint import register_safe_loaders
 from .version import __version__
-
-# mmengine's checkpoint loaders (local files, URLs) become rkd's, which never run code from a file
-register_safe_loaders()
 
 __all__ = ['__version__']

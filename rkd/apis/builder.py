@@ -8,6 +8,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope
 from torch import nn
 
+from rkd.engine.compat import install_safe_loaders
 from rkd.registry import MODELS
 
 
@@ -19,8 +20,10 @@ def build_distillation(cfg: Config, model_cfg: Optional[ConfigDict] = None) -> n
 
     Without the first step a tool meets a different model than the one trained: a student fed
     raw pixels and a teacher re-normalising them (``Runner.__init__`` does it, not the registry).
-    ``cfg.custom_imports`` were already imported by ``Config.fromfile``.
+    ``cfg.custom_imports`` were already imported by ``Config.fromfile``. Checkpoints load
+    through rkd's safe loaders, as under :func:`build_runner`.
     """
+    install_safe_loaders()
     model_cfg = (cfg.model if model_cfg is None else model_cfg).copy()
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)

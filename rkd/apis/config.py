@@ -11,6 +11,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
 from rkd.checkpoint import CheckpointLoadError
+from rkd.engine.compat import install_safe_loaders
 from rkd.utils.non_finite import NonFiniteError
 
 
@@ -107,5 +108,7 @@ def enable_visualization(cfg: Config, show_dir: str) -> None:
 
 
 def build_runner(cfg: Config) -> Runner:
-    """mmengine's Runner, or the one the config names in ``runner_type``."""
+    """mmengine's Runner, or the one the config names in ``runner_type``, loading every
+    checkpoint through rkd's safe loaders (``--resume``, ``load_from``, pretrained weights)."""
+    install_safe_loaders()
     return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)

@@ -14,10 +14,12 @@ the real class:
   fields and then becomes a plain ``HistoryBuffer``, a type the unpickler will not build again.
 
 These globals are trusted inside one load only (``torch.serialization.safe_globals``), never for
-the whole process. rkd registers its loaders in mmengine's ``CheckpointLoader`` (the ecosystem's
-extension point for checkpoint schemes) for local files and URLs, so every load of an rkd run goes
-through them: teacher, ``--resume``, ``load_from``, pretrained ``init_cfg``, test and export.
-mmengine's own URL loader unpickles with ``weights_only=False``; rkd's never does.
+the whole process (the ``HistoryBuffer`` pickles are mmengine 0.10.7's format; see
+``rkd.engine.compat``). rkd's own loads (teacher, test, export) call :func:`safe_load_checkpoint`;
+the Runner's (``--resume``, ``load_from``, pretrained ``init_cfg``) go through mmengine's
+``CheckpointLoader``, in which rkd's entry points install these loaders
+(:func:`rkd.engine.compat.install_safe_loaders`): mmengine's own URL loader unpickles with
+``weights_only=False``; rkd's never does.
 """
 import contextlib
 import importlib
@@ -273,15 +275,20 @@ def _load_named_url(filename: str, url: str, map_location: Any) -> Any:
         return load_from_http(url, map_location)
 
 
-def register_safe_loaders() -> None:
-    """Make mmengine's ``CheckpointLoader`` load local files and URLs through rkd's safe loader.
+# Each scheme's safe loader, by the prefixes mmengine's CheckpointLoader knows it by.
+SAFE_SCHEMES: Dict[str, Callable[..., Any]] = {
+    '': load_from_local, 'http://': load_from_http, 'https://': load_from_http,
+    'modelzoo://': load_from_torchvision, 'torchvision://': load_from_torchvision,
+    'open-mmlab://': load_from_openmmlab, 'openmmlab://': load_from_openmmlab,
+    'mmcls://': load_from_mmcls}
 
-    This makes mmengine's loading stricter, never looser: every file still goes through torch's
-    safe unpickler, with only the globals above trusted, and only during that one load.
+
+def safe_load_checkpoint(filename: str, map_location: Any = None) -> Any:
+    """A checkpoint from a local file or any URL scheme mmengine knows, loaded safely.
+
+    What mmengine's ``_load_checkpoint`` does, through rkd's loaders whether or not they were
+    installed in mmengine (:func:`rkd.engine.compat.install_safe_loaders`): rkd's own loads
+    (teacher, test, export) never depend on it.
     """
-    loaders = {'': load_from_local, ('http://', 'https://'): load_from_http,
-               ('modelzoo://', 'torchvision://'): load_from_torchvision,
-               ('open-mmlab://', 'openmmlab://'): load_from_openmmlab,
-               'mmcls://': load_from_mmcls}
-    for prefixes, loader in loaders.items():
-        mmengine_checkpoint.CheckpointLoader.register_scheme(prefixes, loader, force=True)
+    prefix = max((p for p in SAFE_SCHEMES if filename.startswith(p)), key=len)
+    return SAFE_SCHEMES[prefix](filename, map_location)

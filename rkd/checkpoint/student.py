@@ -3,11 +3,11 @@ from collections import OrderedDict
 from typing import Optional
 
 import torch
-from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint, weights_to_cpu
+from mmengine.runner.checkpoint import save_checkpoint, weights_to_cpu
 
 from rkd.utils.non_finite import NonFiniteError, few, non_finite_names
 
-from .safe_loading import checkpoint_role
+from .safe_loading import checkpoint_role, safe_load_checkpoint
 from .weights import load_weights
 
 STUDENT_PREFIX = 'student.'
@@ -42,7 +42,7 @@ def save_student_checkpoint(state_dict: dict, out_file: str, meta: Optional[dict
 def export_student(checkpoint_file: str, out_file: str) -> None:
     """Read a training checkpoint of the distillation and write the student-only checkpoint."""
     with checkpoint_role('checkpoint to export', checkpoint_file):
-        checkpoint = _load_checkpoint(checkpoint_file, map_location='cpu')
+        checkpoint = safe_load_checkpoint(checkpoint_file, map_location='cpu')
     meta = dict(checkpoint.get('meta', {}), exported_from=checkpoint_file)
     save_student_checkpoint(checkpoint['state_dict'], out_file, meta)
 

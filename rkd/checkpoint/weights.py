@@ -3,10 +3,9 @@ import re
 from typing import Any, Callable, Dict, List, Optional
 
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
-from .safe_loading import CheckpointLoadError, checkpoint_role
+from .safe_loading import CheckpointLoadError, checkpoint_role, safe_load_checkpoint
 
 # Prefixes a wrapper adds to saved keys (DDP's ``module.``), removed as mmengine does.
 WRAPPER_PREFIX = re.compile(r'^module\.')
@@ -30,7 +29,7 @@ def load_weights(model: nn.Module, filename: str, role: str, strict: bool = True
     kind of misfit and gives a few names. Without ``strict`` these are logged as a warning.
     """
     with checkpoint_role(role, filename):
-        checkpoint = _load_checkpoint(filename, map_location=map_location)
+        checkpoint = safe_load_checkpoint(filename, map_location=map_location)
     state_dict = _weights_of(checkpoint, f'The {role} "{filename}"')
     if not isinstance(state_dict, dict):
         raise CheckpointLoadError(f'The {role} "{filename}" holds no state dict '

@@ -1,18 +1,29 @@
-"""rkd's checkpoint loading runs no code from a file, and still reads mmengine's checkpoints."""
+"""rkd's checkpoint loading runs no code from a file, and still reads mmengine's checkpoints:
+through :func:`safe_load_checkpoint` always, through mmengine's ``_load_checkpoint`` once rkd's
+entry points installed the loaders (never at import)."""
 import builtins
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
-from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint, save_checkpoint
 
-import rkd  # noqa: F401  (registers rkd's checkpoint loaders)
 from rkd.checkpoint import (CheckpointLoadError, UnsafeCheckpointError, checkpoint_role,
-                            safe_torch_load)
+                            safe_load_checkpoint, safe_torch_load)
+from rkd.engine.compat import install_safe_loaders
 
 from malicious_checkpoints import MALICIOUS, getattr_gadget, history_buffer_method_gadget
+
+
+@pytest.fixture(autouse=True)
+def safe_loaders_installed(monkeypatch):
+    """mmengine's loader as rkd's tools leave it; mmengine's own loaders back afterwards."""
+    monkeypatch.setattr(CheckpointLoader, '_schemes', CheckpointLoader._schemes.copy())
+    install_safe_loaders()
 
 
 @pytest.fixture
@@ -31,12 +42,29 @@ def test_the_gadget_runs_where_getattr_is_trusted(tmp_path):
     assert marker.read_text() == 'pwned'
 
 
+def test_importing_rkd_leaves_mmengine_loaders_alone():
+    script = ('import rkd, rkd.apis, rkd.engine.compat\n'
+              'from mmengine.runner.checkpoint import CheckpointLoader\n'
+              'print({loader.__module__ for loader in CheckpointLoader._schemes.values()})')
+    result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                            check=True)
+    assert 'rkd' not in result.stdout, result.stdout
+
+
+# mmengine's entry with rkd's loaders installed behind it, and rkd's own entry without them
+LOADS = {'mmengine': _load_checkpoint, 'rkd': safe_load_checkpoint}
+
+
+@pytest.mark.parametrize('load', sorted(LOADS))
 @pytest.mark.parametrize('kind', sorted(MALICIOUS))
-def test_malicious_checkpoints_are_refused_with_their_role(tmp_path, marker, kind):
+def test_malicious_checkpoints_are_refused_with_their_role(
+        tmp_path, marker, kind, load, monkeypatch):
+    if load == 'rkd':  # rkd's own loads need no installation
+        monkeypatch.setattr(CheckpointLoader, '_schemes', {})
     path = str(MALICIOUS[kind](tmp_path / 'evil.pth', marker))
     with checkpoint_role('teacher checkpoint', path), \
             pytest.raises(UnsafeCheckpointError) as error:
-        _load_checkpoint(path, map_location='cpu')  # mmengine's entry, rkd's loader behind it
+        LOADS[load](path, map_location='cpu')
     message = str(error.value)
     assert f'The teacher checkpoint "{path}" was refused' in message
     assert 'code execution' in message and 'weights_only' not in message

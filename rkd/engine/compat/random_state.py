@@ -1,13 +1,17 @@
 """Exact resume: the random states a run consumes travel in its checkpoints.
 
-mmengine 0.10.7 saves the seed (``meta['seed']``) and, on ``--resume``, reseeds the globals with
-it; it does not save how far the generators have advanced, so the augmentation after a resume
-repeats the draws of the first epoch. Its ``EpochBasedTrainLoop`` also restarts a resumed epoch at
-its first batch, so a checkpoint written mid-epoch (``CheckpointHook(by_epoch=False)``) trains the
-epoch's first batches twice; and the sampler and the workers' ``worker_init_fn`` are built with the
-run's seed before the checkpoint is read, so with ``randomness.seed=None`` they shuffle and augment
-with a new one. This hook saves what is missing and puts it back at the point of the data stream
-where it was taken.
+Needed with mmengine 0.10.7 (``TESTED_MMENGINE``), which saves the seed (``meta['seed']``) and,
+on ``--resume``, reseeds the globals with it; it does not save how far the generators have
+advanced, so the augmentation after a resume repeats the draws of the first epoch. Its
+``EpochBasedTrainLoop`` also restarts a resumed epoch at its first batch, so a checkpoint written
+mid-epoch (``CheckpointHook(by_epoch=False)``) trains the epoch's first batches twice; and the
+sampler and the workers' ``worker_init_fn`` are built with the run's seed before the checkpoint
+is read, so with ``randomness.seed=None`` they shuffle and augment with a new one. This hook saves
+what is missing and puts it back at the point of the data stream where it was taken.
+
+It relies on mmengine's loops as 0.10.7 has them: ``IterBasedTrainLoop``'s
+``dataloader_iterator``, a ``worker_init_fn`` that is a ``functools.partial`` with a ``seed``
+keyword, ``InfiniteSampler``'s ``indices`` (tests/test_engine/test_compat/ checks each).
 """
 import logging
 import random
@@ -120,8 +124,8 @@ class RandomStateHook(Hook):
     resume: the seeds go back into the sampler and ``worker_init_fn``; in an epoch-based loop the
     batches of the current epoch that were already trained are drawn and dropped (the
     iteration-based loop does this itself); the generators are restored right before the first
-    new batch is drawn. Validation runs between ``before_val`` and ``after_val`` with the
-    generators put back afterwards, so whether it ran never changes the training draws.
+    new batch is drawn. Validation must not draw from the training generators either: pair it
+    with :class:`~rkd.engine.hooks.ValRandomStateHook`.
 
     Exact for one process; in an epoch-based loop, with workers that are not persistent
     (``persistent_workers=True`` keeps their generators running across epochs, which a replay of
@@ -130,12 +134,11 @@ class RandomStateHook(Hook):
     A checkpoint written without this hook resumes as mmengine resumes, with a warning.
     """
 
-    priority = 'VERY_HIGH'  # restore before other hooks draw, stash before validation draws
+    priority = 'VERY_HIGH'  # restore before other hooks draw
 
     def __init__(self) -> None:
         self._resumed: Optional[dict] = None
         self._original_loader = None
-        self._val_state: Optional[dict] = None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         loader = self._train_loader(runner)
@@ -198,14 +201,6 @@ class RandomStateHook(Hook):
         if self._original_loader is not None:
             runner.train_loop.dataloader = self._original_loader
             self._original_loader = None
-
-    def before_val(self, runner) -> None:
-        self._val_state = get_random_state()
-
-    def after_val(self, runner) -> None:
-        if self._val_state is not None:
-            set_random_state(self._val_state)
-            self._val_state = None
 
     def _train_loader(self, runner):
         if self._original_loader is not None:

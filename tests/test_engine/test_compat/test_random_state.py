@@ -1,5 +1,7 @@
-"""RandomStateHook: a run resumed from any of its checkpoints ends where the uninterrupted run
-ends, bitwise, on a toy model whose data and forward draw from python, numpy and torch."""
+"""RandomStateHook (with ValRandomStateHook): a run resumed from any of its checkpoints ends
+where the uninterrupted run ends, bitwise, on a toy model whose data and forward draw from
+python, numpy and torch."""
+import inspect
 import random
 import uuid
 
@@ -11,8 +13,9 @@ from mmengine.model import BaseModel
 from torch import nn
 from torch.utils.data import Dataset
 
-from rkd.engine.hooks import RandomStateHook
-from rkd.engine.hooks.random_state_hook import CHECKPOINT_KEY, get_random_state, set_random_state
+from rkd.engine.compat import install_safe_loaders
+from rkd.engine.compat.random_state import CHECKPOINT_KEY, get_random_state, set_random_state
+from rkd.engine.hooks import RandomStateHook, ValRandomStateHook
 
 BATCHES_PER_EPOCH = 5
 
@@ -52,14 +55,17 @@ class MeanError(BaseMetric):
         return dict(error=sum(results) / len(results))
 
 
-def train(work_dir, loop: dict, resume_from=None, hook=True, seed=3, batch_size=4) -> dict:
-    """Train the toy model with checkpoints every 2 iterations; return its final weights."""
+def train(work_dir, loop: dict, resume_from=None, hook=True, seed=3, batch_size=4,
+          val_hook=None) -> dict:
+    """Train the toy model with checkpoints every 2 iterations; return its final weights.
+    ``hook``: with RandomStateHook; ``val_hook`` (default: as ``hook``) ValRandomStateHook."""
     from mmengine.runner import Runner
     loader = dict(dataset=AugmentedPoints(), batch_size=batch_size, num_workers=0,
                   collate_fn=dict(type='default_collate'),
                   sampler=dict(type='DefaultSampler', shuffle=True))
     val = dict(val_dataloader={**loader, 'sampler': dict(type='DefaultSampler', shuffle=False)},
                val_cfg=dict(), val_evaluator=[MeanError()])
+    install_safe_loaders()  # the Runner resumes through mmengine's loader, as in tools/train.py
     torch.manual_seed(0)  # the same initial weights in every run
     runner = Runner(
         model=DropoutRegressor(), work_dir=str(work_dir), experiment_name=uuid.uuid4().hex,
@@ -67,7 +73,8 @@ def train(work_dir, loop: dict, resume_from=None, hook=True, seed=3, batch_size=
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
                            logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=[RandomStateHook()] if hook else [],
+        custom_hooks=[RandomStateHook()] * hook + [ValRandomStateHook()] * (
+            hook if val_hook is None else val_hook),
         randomness=dict(seed=seed), log_level='WARNING',
         resume=resume_from is not None, load_from=resume_from)
     runner.train()
@@ -131,3 +138,15 @@ def test_another_batch_size_resumes_with_a_warning(tmp_path):
     train(tmp_path / 'b', EPOCHS, str(tmp_path / 'a' / 'iter_4.pth'), batch_size=2)
     log = next((tmp_path / 'b').glob('*/*.log')).read_text()
     assert 'written with 5 batches an epoch on 1 process(es), this run has 10 on 1' in log
+
+
+def test_the_mmengine_internals_the_hook_relies_on_are_there():
+    """Fails when mmengine changes what RandomStateHook reaches into."""
+    from mmengine.dataset import InfiniteSampler
+    from mmengine.runner import IterBasedTrainLoop, Runner
+    from mmengine.runner.loops import _InfiniteDataloaderIterator
+    loop_init = inspect.getsource(IterBasedTrainLoop.__init__)
+    assert 'self.dataloader_iterator = _InfiniteDataloaderIterator(' in loop_init
+    assert callable(_InfiniteDataloaderIterator)
+    assert callable(InfiniteSampler._indices_of_rank)
+    assert 'seed=seed' in inspect.getsource(Runner.build_dataloader)  # worker_init_fn's partial

@@ -84,6 +84,8 @@ class AtomicCheckpointHook(CheckpointHook):
     def _save_best_checkpoint(self, runner, metrics) -> None:
         """mmengine's, with the previous best removed after the new one is written: mmengine
         removes it first."""
+        if not self.save_best:  # mmengine's returns then, before setting best_ckpt_path
+            return
         backend, deferred = self.file_backend, _DeferredRemovals(self.file_backend)
         self.file_backend = deferred
         try:
