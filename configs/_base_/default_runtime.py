@@ -11,8 +11,10 @@ default_hooks = dict(
         type='rkd.AtomicCheckpointHook', interval=10, max_keep_ckpts=3, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
-    # random states in every checkpoint, for a resume that continues the run exactly
+    # random states in every checkpoint, for a resume that continues the run exactly, and
+    # validation that leaves the training draws as they were
     random_state=dict(type='rkd.RandomStateHook'),
+    val_random_state=dict(type='rkd.ValRandomStateHook'),
 )
 
 env_cfg = dict(
@@ -21,8 +23,7 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
+visualizer = dict(type='UniversalVisualizer', vis_backends=[dict(type='LocalVisBackend')])
 
 log_level = 'INFO'
 load_from = None

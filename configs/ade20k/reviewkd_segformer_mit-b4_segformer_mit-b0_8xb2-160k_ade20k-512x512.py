@@ -6,21 +6,24 @@
 _base_ = [
     'mmseg::segformer/segformer_mit-b0_8xb2-160k_ade20k-512x512.py',
     '../_base_/teachers/ade20k_segformer_mit-b4.py',
+    '../_base_/rkd_runtime.py',
 ]
-custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
+# mmseg's path of the MiT-B0 ImageNet weights, a variable of its config that the student's
+# init_cfg already holds: it would survive as a top-level key of no use.
+_base_.pop('checkpoint')
 
 model = dict(
     _delete_=True,
     type='rkd.SingleTeacherDistill',
-    student={{_base_.model}},
-    teacher={{_base_.teacher}},
+    student=_base_.model,
+    teacher=_base_.pop('teacher'),
     distiller=dict(
         type='rkd.ReviewKDDistiller',
         # The four stage outputs of both MiT backbones (B0: 32, 64, 160, 256 channels; B4: 64,
         # 128, 320, 512; strides 4, 8, 16, 32), as ReviewKD takes a CNN's stages. MiT stages end
         # in a LayerNorm, not a ReLU: there is no pre-activation to choose.
         student_recorders=['backbone'],
-        teacher_recorders={{_base_.teacher_recorders}},
+        teacher_recorders=_base_.pop('teacher_recorders'),
         connector=dict(type='rkd.ABFConnector'),  # mid channels: the deepest student's 256
         # No segmentation weight is published. 1.0 is the paper's weight for distilling stage
         # outputs into a smaller network of the same family (ImageNet R34 -> R18, COCO
@@ -28,10 +31,6 @@ model = dict(
         loss=dict(type='rkd.HCLoss', levels=(4, 2, 1), loss_weight=1.0)),
     # The probe only reads the features' channels: at 64 px the stride-32 stage is 2x2.
     probe_input_shape=(3, 64, 64))
-
-# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
-# export the student-only checkpoint (work_dir/student.pth) when training ends.
-custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]
 
 # rkd's runtime hooks, merged into the base's (its checkpoint interval stays): a kill while saving
 # leaves the previous checkpoint whole, and checkpoints carry the random states that an exact

@@ -12,7 +12,6 @@ _base_ = [
 ]
 
 model = dict(
-    data_preprocessor={{_base_.cifar100_preprocessor}},
     backbone=dict(
         type='ResNet_CIFAR',
         depth=50,

@@ -8,9 +8,9 @@ _base_ = [
     '../_base_/distillers/cifar100_reviewkd.py'
 ]
 
-_base_.reviewkd.distiller.teacher_recorders = _base_.teacher_recorders
+_base_.reviewkd.distiller.teacher_recorders = _base_.pop('teacher_recorders')
 # Four levels, one to one with the teacher's: the three stage outputs (240, 480, 960 channels on
 # 16, 8, 4 maps; after ReLU) and the 960-d embedding (the shared student recorders). The
 # connector maps them to the teacher's channels and map sizes.
 model = dict(
-    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.teacher)
+    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.pop('teacher'))

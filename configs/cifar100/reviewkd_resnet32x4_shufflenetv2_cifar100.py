@@ -8,10 +8,10 @@ _base_ = [
     '../_base_/distillers/cifar100_reviewkd.py'
 ]
 
-_base_.reviewkd.distiller.teacher_recorders = _base_.teacher_recorders
+_base_.reviewkd.distiller.teacher_recorders = _base_.pop('teacher_recorders')
 # Four levels, one to one with the teacher's: the three stage outputs (116, 232, 464 channels on
 # 16, 8, 4 maps; after ReLU) and the 1024-d embedding (after conv2); the shared student
 # recorders. The connector maps them to the teacher's channels and map sizes.
 _base_.reviewkd.distiller.loss.loss_weight = 8.0
 model = dict(
-    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.teacher)
+    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.pop('teacher'))

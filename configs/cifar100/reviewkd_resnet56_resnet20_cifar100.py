@@ -7,8 +7,8 @@ _base_ = [
     '../_base_/distillers/cifar100_reviewkd.py'
 ]
 
-_base_.reviewkd.distiller.teacher_recorders = _base_.teacher_recorders
+_base_.reviewkd.distiller.teacher_recorders = _base_.pop('teacher_recorders')
 # The paper's weight (a reproduction used 0.7).
 _base_.reviewkd.distiller.loss.loss_weight = 0.6
 model = dict(
-    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.teacher)
+    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.pop('teacher'))

@@ -8,8 +8,8 @@ _base_ = [
     '../_base_/distillers/cifar100_reviewkd_mobilenetv2.py'
 ]
 
-_base_.reviewkd.distiller.teacher_recorders = _base_.teacher_recorders
+_base_.reviewkd.distiller.teacher_recorders = _base_.pop('teacher_recorders')
 # The loss weight, not given by the paper nor the official scripts, is the shared 5.0: the
 # weight of all the paper's pairs of two families but resnet32x4 -> ShuffleNetV2 (8.0).
 model = dict(
-    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.teacher)
+    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.pop('teacher'))

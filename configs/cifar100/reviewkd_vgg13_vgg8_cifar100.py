@@ -7,11 +7,11 @@ _base_ = [
     '../_base_/distillers/cifar100_reviewkd.py'
 ]
 
-_base_.reviewkd.distiller.teacher_recorders = _base_.teacher_recorders
+_base_.reviewkd.distiller.teacher_recorders = _base_.pop('teacher_recorders')
 # Five levels, as in the official VGG code: the four stage outputs (after ReLU) and the
 # embedding.
 _base_.reviewkd.distiller.student_recorders = [
     f'backbone.layer{i}' for i in (1, 2, 3, 4)
 ] + ['neck']
 model = dict(
-    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.teacher)
+    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.pop('teacher'))

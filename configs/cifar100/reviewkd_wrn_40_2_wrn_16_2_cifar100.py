@@ -7,8 +7,8 @@ _base_ = [
     '../_base_/distillers/cifar100_reviewkd.py'
 ]
 
-_base_.reviewkd.distiller.teacher_recorders = _base_.teacher_recorders
+_base_.reviewkd.distiller.teacher_recorders = _base_.pop('teacher_recorders')
 # Pre-activation blocks: the student's three stage outputs (the shared student recorders) are
 # the raw residual sums, as in the official code, then the pooled embedding.
 model = dict(
-    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.teacher)
+    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.pop('teacher'))

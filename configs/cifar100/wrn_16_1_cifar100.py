@@ -4,9 +4,7 @@ _base_ = [
     '../_base_/models/cifar100_classifier.py', '../_base_/datasets/cifar100_bs128.py',
     '../_base_/schedules/cifar100_240e.py', '../_base_/default_runtime.py'
 ]
-custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
 
 model = dict(
-    data_preprocessor={{_base_.cifar100_preprocessor}},
     backbone=dict(type='rkd.WideResNet', depth=16, widen_factor=1),
     head=dict(in_channels=64))

@@ -11,9 +11,9 @@ _base_ = [
     '../_base_/distillers/cityscapes_reviewkd.py',
 ]
 
-_base_.reviewkd.distiller.teacher_recorders = _base_.teacher_recorders
+_base_.reviewkd.distiller.teacher_recorders = _base_.pop('teacher_recorders')
 model = dict(
-    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.teacher)
+    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.pop('teacher'))
 
 # rkd's runtime hooks, merged into the base's (its checkpoint interval stays): a kill while saving
 # leaves the previous checkpoint whole, and checkpoints carry the random states that an exact

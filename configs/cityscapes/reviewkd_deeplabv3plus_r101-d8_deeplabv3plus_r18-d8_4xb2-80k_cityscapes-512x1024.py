@@ -11,12 +11,12 @@ _base_ = [
     '../_base_/distillers/cityscapes_reviewkd.py',
 ]
 
-_base_.reviewkd.distiller.teacher_recorders = _base_.teacher_recorders
+_base_.reviewkd.distiller.teacher_recorders = _base_.pop('teacher_recorders')
 # DeepLabV3+'s head reads its separable bottleneck's last map (stride 4), not a bottleneck
 _base_.reviewkd.distiller.student_recorders[-1] = dict(
     source='decode_head.sep_bottleneck.1.pointwise_conv.activate', io='input')
 model = dict(
-    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.teacher)
+    _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.pop('teacher'))
 
 # rkd's runtime hooks, merged into the base's (its checkpoint interval stays): a kill while saving
 # leaves the previous checkpoint whole, and checkpoints carry the random states that an exact

@@ -6,13 +6,11 @@
 # the teacher runs only its backbone and neck.
 _base_ = ['./faster-rcnn_r18_fpn_ms-180k_coco.py', '../_base_/distillers/coco_reviewkd.py']
 
-# mmdet's faster-rcnn_r101_fpn_ms-3x_coco (box AP 41.8): a pytorch-style ResNet101, multi-scale
-# 3x: the model zoo counterpart of the paper's Detectron2 teacher (R101-FPN, multi-scale 3x).
-teacher_checkpoint = 'https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/faster_rcnn_r101_fpn_mstrain_3x_coco/faster_rcnn_r101_fpn_mstrain_3x_coco_20210524_110822-4d4d2ca8.pth'  # noqa: E501
-
 _base_.reviewkd.distiller.loss.loss_weight = 1.2
 model = dict(
     _base_.pop('reviewkd'), _delete_=True, student=_base_.model,
+    # mmdet's faster-rcnn_r101_fpn_ms-3x_coco (box AP 41.8): a pytorch-style ResNet101, multi-scale
+    # 3x: the model zoo counterpart of the paper's Detectron2 teacher (R101-FPN, multi-scale 3x).
     teacher=dict(
         config='mmdet::faster_rcnn/faster-rcnn_r101_fpn_ms-3x_coco.py',
-        checkpoint=teacher_checkpoint))
+        checkpoint='https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/faster_rcnn_r101_fpn_mstrain_3x_coco/faster_rcnn_r101_fpn_mstrain_3x_coco_20210524_110822-4d4d2ca8.pth'))  # noqa: E501

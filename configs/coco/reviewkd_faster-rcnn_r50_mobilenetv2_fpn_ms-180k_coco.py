@@ -6,14 +6,12 @@
 # the teacher runs only its backbone and neck.
 _base_ = ['./faster-rcnn_mobilenetv2_fpn_ms-180k_coco.py', '../_base_/distillers/coco_reviewkd.py']
 
-# mmdet's faster-rcnn_r50_fpn_mstrain_3x_coco (config faster-rcnn_r50_fpn_ms-3x_coco, box AP
-# 40.3): a pytorch-style ResNet50, multi-scale 3x, the counterpart of the paper's Detectron2 R50
-# teacher.
-teacher_checkpoint = 'https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/faster_rcnn_r50_fpn_mstrain_3x_coco/faster_rcnn_r50_fpn_mstrain_3x_coco_20210524_110822-e10bd31c.pth'  # noqa: E501
-
 _base_.reviewkd.distiller.loss.loss_weight = 2.0
 model = dict(
     _base_.pop('reviewkd'), _delete_=True, student=_base_.model,
+    # mmdet's faster-rcnn_r50_fpn_mstrain_3x_coco (config faster-rcnn_r50_fpn_ms-3x_coco, box AP
+    # 40.3): a pytorch-style ResNet50, multi-scale 3x, the counterpart of the paper's Detectron2 R50
+    # teacher.
     teacher=dict(
         config='mmdet::faster_rcnn/faster-rcnn_r50_fpn_ms-3x_coco.py',
-        checkpoint=teacher_checkpoint))
+        checkpoint='https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/faster_rcnn_r50_fpn_mstrain_3x_coco/faster_rcnn_r50_fpn_mstrain_3x_coco_20210524_110822-e10bd31c.pth'))  # noqa: E501

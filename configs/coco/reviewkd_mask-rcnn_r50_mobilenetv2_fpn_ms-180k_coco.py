@@ -6,12 +6,10 @@
 # the teacher runs only its backbone and neck.
 _base_ = ['./mask-rcnn_mobilenetv2_fpn_ms-180k_coco.py', '../_base_/distillers/coco_reviewkd.py']
 
-# mmdet's mask-rcnn_r50_fpn_mstrain-poly_3x_coco (config mask-rcnn_r50_fpn_ms-poly-3x_coco, box
-# AP 40.9, mask AP 37.1): a pytorch-style ResNet50, multi-scale 3x.
-teacher_checkpoint = 'https://download.openmmlab.com/mmdetection/v2.0/mask_rcnn/mask_rcnn_r50_fpn_mstrain-poly_3x_coco/mask_rcnn_r50_fpn_mstrain-poly_3x_coco_20210524_201154-21b550bb.pth'  # noqa: E501
-
 model = dict(
     _base_.pop('reviewkd'), _delete_=True, student=_base_.model,
+    # mmdet's mask-rcnn_r50_fpn_mstrain-poly_3x_coco (config mask-rcnn_r50_fpn_ms-poly-3x_coco, box
+    # AP 40.9, mask AP 37.1): a pytorch-style ResNet50, multi-scale 3x.
     teacher=dict(
         config='mmdet::mask_rcnn/mask-rcnn_r50_fpn_ms-poly-3x_coco.py',
-        checkpoint=teacher_checkpoint))
+        checkpoint='https://download.openmmlab.com/mmdetection/v2.0/mask_rcnn/mask_rcnn_r50_fpn_mstrain-poly_3x_coco/mask_rcnn_r50_fpn_mstrain-poly_3x_coco_20210524_201154-21b550bb.pth'))  # noqa: E501

@@ -6,12 +6,10 @@
 # the teacher runs only its backbone and neck.
 _base_ = ['./retinanet_r50_fpn_ms-180k_coco.py', '../_base_/distillers/coco_reviewkd.py']
 
-# mmdet's retinanet_r101_fpn_ms-640-800-3x_coco (box AP 41.0): a pytorch-style ResNet101,
-# multi-scale 640-800 3x.
-teacher_checkpoint = 'https://download.openmmlab.com/mmdetection/v2.0/retinanet/retinanet_r101_fpn_mstrain_3x_coco/retinanet_r101_fpn_mstrain_3x_coco_20210720_214650-7ee888e0.pth'  # noqa: E501
-
 model = dict(
     _base_.pop('reviewkd'), _delete_=True, student=_base_.model,
+    # mmdet's retinanet_r101_fpn_ms-640-800-3x_coco (box AP 41.0): a pytorch-style ResNet101,
+    # multi-scale 640-800 3x.
     teacher=dict(
         config='mmdet::retinanet/retinanet_r101_fpn_ms-640-800-3x_coco.py',
-        checkpoint=teacher_checkpoint))
+        checkpoint='https://download.openmmlab.com/mmdetection/v2.0/retinanet/retinanet_r101_fpn_mstrain_3x_coco/retinanet_r101_fpn_mstrain_3x_coco_20210720_214650-7ee888e0.pth'))  # noqa: E501

@@ -1,6 +1,5 @@
 # Teacher: the paper's CIFAR resnet32 (0.47M parameters) on digits.
 _base_ = ['../_base_/datasets/digits.py', './digits_runtime.py']
-custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
 
 model = dict(
     type='ImageClassifier',

@@ -1,6 +1,5 @@
 # Student: the CIFAR resnet8 (0.08M parameters) on digits, trained alone (the baseline).
 _base_ = ['../_base_/datasets/digits.py', './digits_runtime.py']
-custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
 
 model = dict(
     type='ImageClassifier',

@@ -1,17 +1,15 @@
 # ReviewKD: resnet32 -> resnet8 on digits, same data and schedule as the student's own config.
 # Train the teacher first (configs/digits/resnet32_digits.py), then point `checkpoint` at it:
 #   --cfg-options model.teacher.checkpoint=work_dirs/resnet32_digits/epoch_30.pth
-_base_ = ['./resnet8_digits.py']
-custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
+_base_ = ['./resnet8_digits.py', '../_base_/rkd_runtime.py']
 
-teacher = dict(
-    config='{{fileDirname}}/resnet32_digits.py',
-    checkpoint='work_dirs/resnet32_digits/epoch_30.pth')
 model = dict(
     _delete_=True,
     type='rkd.SingleTeacherDistill',
     student={{_base_.model}},
-    teacher=teacher,
+    teacher=dict(
+        config='{{fileDirname}}/resnet32_digits.py',
+        checkpoint='work_dirs/resnet32_digits/epoch_30.pth'),
     distiller=dict(
         type='rkd.ReviewKDDistiller',
         # Three stage outputs and the pooled embedding, shallow -> deep. Student: after the
@@ -29,6 +27,3 @@ model = dict(
         # The paper's 20 of 240 epochs, scaled to this schedule.
         warmup=dict(length=3, by_epoch=True)),
     probe_input_shape=(3, 32, 32))
-# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
-# export the student-only checkpoint (work_dir/student.pth) when training ends.
-custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]

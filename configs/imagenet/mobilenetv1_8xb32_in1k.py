@@ -7,7 +7,6 @@ _base_ = [
     'mmpretrain::_base_/schedules/imagenet_bs256.py',
     'mmpretrain::_base_/default_runtime.py'
 ]
-custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
 
 model = dict(
     type='ImageClassifier',

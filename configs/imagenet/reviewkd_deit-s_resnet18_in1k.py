@@ -2,19 +2,17 @@
 # so there is no published number for it. The recipe is the student's own config's (100 epochs,
 # batch 8 x 32, SGD 0.1, momentum 0.9, weight decay 1e-4, lr x0.1 at 30/60/90), as in rkd's
 # ResNet34 -> ResNet18 config; no warm-up of the distillation weight on ImageNet.
-_base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py']
-custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
-
-# mmpretrain's DeiT-S (deit-small_4xb256_in1k in its DeiT metafile: 80.69 top-1), a
-# VisionTransformer with one class token. It normalises its inputs as ResNet18 does.
-teacher_checkpoint = 'https://download.openmmlab.com/mmclassification/v0/deit/deit-small_pt-4xb256_in1k_20220218-9425b9bb.pth'  # noqa: E501
+_base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py', '../_base_/rkd_runtime.py']
 
 model = dict(
     _delete_=True,
     type='rkd.SingleTeacherDistill',
     student={{_base_.model}},
-    teacher=dict(config='mmpretrain::deit/deit-small_4xb256_in1k.py',
-                 checkpoint=teacher_checkpoint),
+    # mmpretrain's DeiT-S (deit-small_4xb256_in1k in its DeiT metafile: 80.69 top-1), a
+    # VisionTransformer with one class token. It normalises its inputs as ResNet18 does.
+    teacher=dict(
+        config='mmpretrain::deit/deit-small_4xb256_in1k.py',
+        checkpoint='https://download.openmmlab.com/mmclassification/v0/deit/deit-small_pt-4xb256_in1k_20220218-9425b9bb.pth'),  # noqa: E501
     distiller=dict(
         type='rkd.ReviewKDDistiller',
         # Five levels, as rkd's ResNet34 -> ResNet18 config: ResNet18's four stage outputs (64,
@@ -37,10 +35,6 @@ model = dict(
     # The probe only reads the features' channels: a small image builds faster than 224 px (a
     # 4 x 4 patch grid at 64 px; the recorders follow the grid of each forward).
     probe_input_shape=(3, 64, 64))
-
-# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
-# export the student-only checkpoint (work_dir/student.pth) when training ends.
-custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]
 
 # rkd's runtime hooks, merged into the base's (its checkpoint interval stays): a kill while saving
 # leaves the previous checkpoint whole, and checkpoints carry the random states that an exact

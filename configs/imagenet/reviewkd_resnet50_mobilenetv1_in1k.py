@@ -2,17 +2,16 @@
 # ReviewKD 72.56. The recipe is the student's own config's (100 epochs, batch 8 x 32, SGD 0.1,
 # momentum 0.9, weight decay 1e-4, lr x0.1 at 30/60/90), the paper's; no warm-up of the
 # distillation weight on ImageNet.
-_base_ = ['./mobilenetv1_8xb32_in1k.py']
-custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
-
-# mmpretrain's ResNet50 (76.55 top-1); the paper used torchvision's weights (76.16).
-teacher_checkpoint = 'https://download.openmmlab.com/mmclassification/v0/resnet/resnet50_8xb32_in1k_20210831-ea4938fc.pth'  # noqa: E501
+_base_ = ['./mobilenetv1_8xb32_in1k.py', '../_base_/rkd_runtime.py']
 
 model = dict(
     _delete_=True,
     type='rkd.SingleTeacherDistill',
     student={{_base_.model}},
-    teacher=dict(config='mmpretrain::resnet/resnet50_8xb32_in1k.py', checkpoint=teacher_checkpoint),
+    # mmpretrain's ResNet50 (76.55 top-1); the paper used torchvision's weights (76.16).
+    teacher=dict(
+        config='mmpretrain::resnet/resnet50_8xb32_in1k.py',
+        checkpoint='https://download.openmmlab.com/mmclassification/v0/resnet/resnet50_8xb32_in1k_20210831-ea4938fc.pth'),  # noqa: E501
     distiller=dict(
         type='rkd.ReviewKDDistiller',
         # Five levels for both networks, what the official ImageNet code distils: four stage
@@ -35,7 +34,3 @@ model = dict(
         loss=dict(type='rkd.HCLoss', levels=(4, 2, 1), loss_weight=8.0)),
     # The probe only reads the features' channels: a small image builds faster than 224 px.
     probe_input_shape=(3, 64, 64))
-
-# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
-# export the student-only checkpoint (work_dir/student.pth) when training ends.
-custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]

@@ -126,8 +126,6 @@ def test_pair_weights_and_checkpoints_are_the_papers_and_mmdets(path):
     assert model.student.type == {'faster-rcnn': 'FasterRCNN', 'mask-rcnn': 'MaskRCNN',
                                   'retinanet': 'RetinaNet'}[family]
     assert model.student.backbone.init_cfg.checkpoint == STUDENT_WEIGHTS[student_net]
-    assert cfg.custom_hooks == [dict(type='rkd.NonFiniteGuardHook'),
-                                dict(type='rkd.StudentExportHook')]
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)

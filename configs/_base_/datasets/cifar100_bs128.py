@@ -5,16 +5,6 @@
 dataset_type = 'CIFAR100'
 data_root = 'data/cifar100'
 
-# CIFAR-100 training-set pixel mean and std (RGB, 0-255), for the models' ClsDataPreprocessor.
-# The official ReviewKD code normalises with CIFAR-10's statistics; the difference is small.
-# Not named `data_preprocessor`: the Runner would push a top-level one into every model, the
-# distillation algorithm included, so each model carries it instead.
-cifar100_preprocessor = dict(
-    num_classes=100,
-    mean=[129.304, 124.070, 112.434],
-    std=[68.170, 65.392, 70.418],
-    to_rgb=False)  # mmpretrain's CIFAR100 already yields RGB
-
 train_pipeline = [
     dict(type='RandomCrop', crop_size=32, padding=4),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),

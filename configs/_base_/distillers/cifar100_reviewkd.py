@@ -4,7 +4,9 @@
 # student recorders or loss weight) and makes it the model:
 #     model = dict(_base_.pop('reviewkd'), _delete_=True, student=..., teacher=...)
 # The MobileNetV2 pairs inherit cifar100_reviewkd_mobilenetv2.py instead: this file with the
-# MobileNetV2 student's recorders.
+# MobileNetV2 student's recorders. rkd's runtime (imports, hooks) comes with this file.
+_base_ = ['../rkd_runtime.py']
+
 reviewkd = dict(
     type='rkd.SingleTeacherDistill',
     distiller=dict(
@@ -16,7 +18,3 @@ reviewkd = dict(
         loss=dict(type='rkd.HCLoss', levels=(4, 2, 1), loss_weight=5.0),
         warmup=dict(length=20, by_epoch=True)),  # 0 -> full weight over the first 20 epochs
     probe_input_shape=(3, 32, 32))
-
-# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
-# export the student-only checkpoint (work_dir/student.pth) when training ends.
-custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]

@@ -3,7 +3,8 @@
 # teacher's recorders (and, if its head differs, the student's last recorder) in
 # `_base_.reviewkd` and makes it the model:
 #     model = dict(_base_.pop('reviewkd'), _delete_=True, student=..., teacher=...)
-custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
+# rkd's runtime (imports, hooks) comes with this file.
+_base_ = ['../rkd_runtime.py']
 
 reviewkd = dict(
     type='rkd.SingleTeacherDistill',
@@ -25,7 +26,3 @@ reviewkd = dict(
         loss=dict(type='rkd.HCLoss', levels=(4, 2, 1), loss_weight=1.0)),
     # The probe only reads the features' channels: 64 px keeps every level above 1 pixel.
     probe_input_shape=(3, 64, 64))
-
-# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
-# export the student-only checkpoint (work_dir/student.pth) when training ends.
-custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]

@@ -4,6 +4,9 @@
 # file beside its student's config, sets its loss weight in `_base_.reviewkd` and makes it the
 # model:
 #     model = dict(_base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=...)
+# rkd's runtime (imports, hooks) comes with this file.
+_base_ = ['../rkd_runtime.py']
+
 reviewkd = dict(
     type='rkd.SingleTeacherDistill',
     distiller=dict(
@@ -12,7 +15,3 @@ reviewkd = dict(
         teacher_recorders=['neck'],
         connector=dict(type='rkd.ABFConnector', mid_channels=256),
         loss=dict(type='rkd.HCLoss', levels=(4, 2, 1), loss_weight=1.0)))
-
-# Stop at the first non-finite loss or gradient, before a non-finite checkpoint is written;
-# export the student-only checkpoint (work_dir/student.pth) when training ends.
-custom_hooks = [dict(type='rkd.NonFiniteGuardHook'), dict(type='rkd.StudentExportHook')]

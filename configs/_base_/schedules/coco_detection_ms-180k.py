@@ -8,11 +8,13 @@
 # COCO train2017. Training on another number of GPUs: add --auto-scale-lr (base batch 8).
 _base_ = 'mmdet::common/ms-90k_coco.py'
 
-max_iter = 180000
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iter, val_interval=20000)
+# mmdet's `max_iter = 90000` (a variable of its file, read by nothing after loading) would
+# survive in the loaded config beside the 180k below.
+_base_.pop('max_iter')
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=180000, val_interval=20000)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
-    dict(type='MultiStepLR', begin=0, end=max_iter, by_epoch=False,
+    dict(type='MultiStepLR', begin=0, end=180000, by_epoch=False,
          milestones=[120000, 160000], gamma=0.1)
 ]
 optim_wrapper = dict(
@@ -22,7 +24,6 @@ train_dataloader = dict(batch_size=2)
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 # rkd's runtime hooks: a kill while saving leaves the previous checkpoint whole, and
 # checkpoints carry the random states that an exact resume restores.
-custom_imports = dict(imports=['rkd'], allow_failed_imports=False)
 default_hooks = dict(
     checkpoint=dict(type='rkd.AtomicCheckpointHook', by_epoch=False, interval=20000),
     random_state=dict(type='rkd.RandomStateHook'))
