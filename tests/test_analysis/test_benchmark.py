@@ -2,14 +2,17 @@
 memory figures are compared: the reference form's peak above the fast form's, a known block
 within a tolerance (times are not asserted)."""
 import json
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 from mmengine.config import Config
 
+from rkd.analysis import benchmark
 from rkd.analysis.benchmark import (PARTS, benchmark_distillation, merge_rounds, peak_memory_mib,
                                     time_dataloader, train_input_size)
 
@@ -38,7 +41,39 @@ def test_every_family_benchmarks_on_cpu(config):
     for part in PARTS:
         assert case[part]['times_ms'] == [t for r in rounds for t in r[part]['times_ms']]
         assert case[part]['peak_mib'] == max(r[part]['peak_mib'] for r in rounds)
-        assert case[part]['ms'] > 0
+        assert case[part]['ms'] == statistics.median(case[part]['times_ms'])
+    # the distillation step holds the student's activations and the connector's maps
+    assert case['distill']['peak_mib'] > case['student']['peak_mib']
+
+
+def test_each_part_reports_its_own_steps_time_and_peak(monkeypatch):
+    """Stand-in parts of known duration and allocation: each part's figures are its own, the
+    steps timed are those run after the warm-up, two calls go to the peak (the first makes
+    what lasts), and the overhead is distill / (student + teacher)."""
+    plan = dict(student=(1, 8), teacher=(2, 16), distill=(30, 40))  # (ms at least, MiB held)
+    calls = dict.fromkeys(PARTS, 0)
+
+    def part(name):
+        ms, mib = plan[name]
+
+        def step():
+            calls[name] += 1
+            block = torch.ones(mib * 2**18)  # float32: 4 bytes an element
+            time.sleep(ms / 1000)
+            block.add_(1)
+        return step
+
+    monkeypatch.setattr(benchmark, 'distillation_parts',
+                        lambda *args, **kwargs: {name: part(name) for name in PARTS})
+    case = benchmark_distillation(Config(), 'fast', batch_size=2, warmup=3, steps=4,
+                                  input_size=(8, 8))
+    assert calls == dict.fromkeys(PARTS, 2 + 3 + 4)
+    assert case['steps'] == 4
+    for name, (ms, mib) in plan.items():
+        assert len(case[name]['times_ms']) == 4 and case[name]['min_ms'] >= ms
+        assert case[name]['peak_mib'] == pytest.approx(mib, abs=1)
+    assert case['overhead'] == pytest.approx(
+        case['distill']['ms'] / (case['student']['ms'] + case['teacher']['ms']))
 
 
 def test_rounds_pool_their_times_and_keep_the_largest_peak():
@@ -82,7 +117,8 @@ def test_peak_memory_sees_a_step_allocation():
 def test_real_dataloader_is_timed():
     cfg = Config.fromfile(str(CONFIGS / 'digits/reviewkd_resnet32_resnet8_digits.py'))
     data = time_dataloader(cfg, batches=12)  # more than one epoch of 300 images
-    assert data['batch_size'] == cfg.train_dataloader.batch_size and data['ms'] > 0
+    assert (data['batch_size'], data['num_workers']) \
+        == (cfg.train_dataloader.batch_size, cfg.train_dataloader.num_workers)
 
 
 def dense_config(student: dict, teacher: dict, scope: str, **cfg) -> Config:
@@ -112,9 +148,8 @@ def test_detection_benchmarks_with_boxes_and_masks():
     assert train_input_size(cfg) == [800, 1333]
     case = benchmark_distillation(cfg, 'fast', batch_size=2, warmup=0, steps=1,
                                   input_size=(64, 96))
-    assert case['input_size'] == [64, 96]
-    for part in ('student', 'teacher', 'distill'):
-        assert case[part]['ms'] > 0
+    assert case['input_size'] == [64, 96] and case['steps'] == 1
+    assert case['distill']['peak_mib'] > case['student']['peak_mib'] > 0
 
 
 def test_segmentation_benchmarks_at_the_preprocessors_crop_size():
@@ -128,4 +163,5 @@ def test_segmentation_benchmarks_at_the_preprocessors_crop_size():
                                              'decode_head.convs']
     assert train_input_size(cfg) == [48, 48]
     case = benchmark_distillation(cfg, 'fast', batch_size=2, warmup=0, steps=1)
-    assert case['input_size'] == [48, 48] and case['distill']['ms'] > 0
+    assert case['input_size'] == [48, 48] and case['steps'] == 1
+    assert case['distill']['peak_mib'] > case['student']['peak_mib'] > 0
