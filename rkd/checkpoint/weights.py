@@ -19,10 +19,12 @@ EMA_BOOKKEEPING = ('steps', )
 
 def load_weights(model: nn.Module, filename: str, role: str, strict: bool = True,
                  map_location: Any = 'cpu',
-                 entries: Optional[Callable[[dict], dict]] = None) -> dict:
+                 entries: Optional[Callable[[dict], dict]] = None,
+                 hint: str = 'Check that the checkpoint belongs to this config.') -> dict:
     """Load the weights of checkpoint ``filename`` (its ``state_dict``, or the file itself if it
     is a bare state dict) into ``model`` and return the checkpoint. ``entries``, if given, maps
-    that state dict to the model's part of it (a backbone teacher's, from a classifier's file).
+    that state dict to the model's part of it (a backbone teacher's, from a classifier's file);
+    ``hint`` ends the error of a checkpoint that does not fit.
 
     Nothing is loaded when an entry has another shape than the model's, or, with ``strict``,
     when entries are missing or unexpected: the error names the role and the file, counts each
@@ -40,8 +42,7 @@ def load_weights(model: nn.Module, filename: str, role: str, strict: bool = True
     misfit = _misfit(model, state_dict)
     if misfit['of another shape'] or (strict and any(misfit.values())):
         raise CheckpointLoadError(
-            f'The {role} "{filename}" does not fit the model: {_describe(misfit)}. Check that '
-            'the checkpoint belongs to this config.')
+            f'The {role} "{filename}" does not fit the model: {_describe(misfit)}. {hint}')
     if any(misfit.values()):
         print_log(f'The {role} "{filename}" does not fit the model exactly: '
                   f'{_describe(misfit)}.', logger='current', level=30)

@@ -39,6 +39,13 @@ class FeatureTeacher(BaseModel):
         init_cfg: as any ``BaseModel``'s.
     """
 
+    # How a checkpoint that does not fit is usually fixed, for the load error.
+    CHECKPOINT_HINT = (
+        'A backbone teacher takes the backbone.* entries of a run\'s checkpoint (its head\'s '
+        'left out), or a bare backbone state dict, into a backbone built as that run built it: '
+        'the same arch or depth, and mmpretrain\'s out_indices as it was (a norm layer is made '
+        'for each output index, and a classification run has only its last stage\'s).')
+
     def __init__(self,
                  backbone: dict,
                  neck: Optional[dict] = None,

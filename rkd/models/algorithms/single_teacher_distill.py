@@ -10,6 +10,7 @@ from rkd.checkpoint import load_weights
 from rkd.registry import MODELS
 
 from ..distillers import BaseDistiller
+from .feature_teacher import FeatureTeacher
 from .model_builder import build_task_model, initialise_for_probe
 from .probe_state import preserved_random_state, training_mode
 from .stride_pairing import AUTO, pair_levels
@@ -113,9 +114,11 @@ class SingleTeacherDistill(BaseModel):
                       'randomly initialised and teaches nothing. Fine for smoke tests; to '
                       'distil, set the checkpoint of a trained teacher.', logger='current',
                       level=30)
-        else:
+        elif isinstance(teacher, FeatureTeacher):
             load_weights(teacher, checkpoint, 'teacher checkpoint', spec.get('strict', True),
-                         entries=getattr(teacher, 'checkpoint_entries', None))
+                         entries=teacher.checkpoint_entries, hint=FeatureTeacher.CHECKPOINT_HINT)
+        else:
+            load_weights(teacher, checkpoint, 'teacher checkpoint', spec.get('strict', True))
         # The runner calls init_weights() on the whole model after building it; the teacher
         # is already what it will be.
         teacher.is_init = True

@@ -151,7 +151,8 @@ def test_a_wrong_backbone_is_a_clear_error(mmseg_scope, tmp_path, saved, built, 
     """The head's entries are left out; the backbone's must fit exactly."""
     trained_classifier(tmp_path / 'cls.pth', saved)
     teacher = dict(backbone=built, checkpoint=str(tmp_path / 'cls.pth'))
-    with pytest.raises(CheckpointLoadError, match=f'teacher checkpoint .* {misfit}'):
+    with pytest.raises(CheckpointLoadError, match=f'teacher checkpoint .* {misfit}.* A '
+                       'backbone teacher .* built as that run built it'):
         MODELS.build(distill(tiny_segmentor(8), teacher))
 
 
