@@ -9,6 +9,7 @@ from rkd.engine.hooks import FrozenStudentError
 from rkd.utils import register_all_modules
 from rkd.utils.dist import distributed_session
 from rkd.utils.non_finite import NonFiniteError
+from rkd.utils.work_dir_lock import exclusive_work_dir
 
 
 def parse_args() -> argparse.Namespace:
@@ -33,8 +34,8 @@ def main() -> None:
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
     set_resume(cfg, args.resume)
-    with distributed_session(cfg), exit_on_checkpoint_error(), \
-            checkpoint_role(*start_checkpoint(cfg)):
+    with distributed_session(cfg), exclusive_work_dir(cfg.work_dir, cfg.launcher), \
+            exit_on_checkpoint_error(), checkpoint_role(*start_checkpoint(cfg)):
         runner = build_runner(cfg)
         try:
             runner.train()

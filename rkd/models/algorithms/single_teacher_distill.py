@@ -11,6 +11,7 @@ from rkd.registry import MODELS
 
 from ..distillers import BaseDistiller
 from .feature_teacher import FeatureTeacher
+from .batch_of_one import explained_batch_of_one
 from .model_builder import build_task_model, initialise_for_probe
 from .probe_state import preserved_random_state, training_mode
 from .stride_pairing import AUTO, pair_levels
@@ -253,7 +254,8 @@ class SingleTeacherDistill(BaseModel):
     def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,
                 mode: str = 'tensor'):
         if mode == 'loss':
-            return self.loss(inputs, data_samples)
+            with explained_batch_of_one(len(inputs)):
+                return self.loss(inputs, data_samples)
         if mode in ('predict', 'tensor'):
             return self.student(inputs, data_samples, mode=mode)
         raise RuntimeError(f'Invalid mode "{mode}": use "loss", "predict" or "tensor".')

@@ -74,3 +74,15 @@ def test_heads_of_other_class_counts_under_logit_kd_are_refused_at_build():
                        r'it reads: KDLoss: student logits of shape \(2, 4\) vs teacher logits of '
                        r'shape \(2, 6\). .* same classes: give them the same num_classes'):
         build(cfg)
+
+
+def test_a_training_batch_of_one_image_says_what_to_set():
+    model = build(reviewkd_algorithm())
+    with pytest.raises(ValueError, match=r'A training batch of 1 image reached BatchNorm in '
+                       r'training mode \(Expected more than 1 value per channel when training, '
+                       r'got input size .*\), .* set drop_last=True in train_dataloader'):
+        loss_step(model, batch_size=1)
+    assert torch.isfinite(loss_step(model, batch_size=2)['loss_reviewkd'])
+    model.eval()  # BatchNorm with its running statistics takes one image
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 16, 16), mode='tensor').shape == (1, 4)

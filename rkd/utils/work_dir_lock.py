@@ -1,0 +1,54 @@
+"""One training run at a time in a work dir.
+
+Two runs started on one work dir (a job submitted twice, a resume started while the first run
+still trains) would both write ``iter_N.pth`` / ``epoch_N.pth`` and ``last_checkpoint``: the
+checkpoints of one run would overwrite the other's, and ``--resume`` would pick up either. The
+first run holds an exclusive ``flock`` on ``work_dir/.rkd-train.lock`` until it ends; the
+operating system drops it when the process dies, even by SIGKILL, so no stale lock is left.
+"""
+import contextlib
+import fcntl
+import os
+import os.path as osp
+import socket
+import sys
+from typing import Iterator
+
+LOCK_FILE = '.rkd-train.lock'
+# The variable holding a process's global rank under each launcher of tools/train.py.
+RANK_VARIABLES = dict(pytorch='RANK', slurm='SLURM_PROCID', mpi='OMPI_COMM_WORLD_RANK')
+
+
+def _is_first_process(launcher: str) -> bool:
+    """Rank 0 of the run, read from the launcher's variables: with CUDA the process group
+    exists only once the Runner is built."""
+    variable = RANK_VARIABLES.get(launcher)
+    return variable is None or int(os.environ.get(variable, '0')) == 0
+
+
+@contextlib.contextmanager
+def exclusive_work_dir(work_dir: str, launcher: str = 'none') -> Iterator[None]:
+    """Hold ``work_dir``'s lock for the block (rank 0 holds it for the whole run); if another
+    run holds it, end the tool with rkd's message, before anything is written there."""
+    if not _is_first_process(launcher):
+        yield
+        return
+    os.makedirs(work_dir, exist_ok=True)
+    with open(osp.join(work_dir, LOCK_FILE), 'a+') as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or 'another process'
+            print(f'rkd: Another training run ({holder}) is using the work dir "{work_dir}"; '
+                  'two runs there would overwrite each other\'s checkpoints. Wait for it to '
+                  'end, or give this run another --work-dir.', file=sys.stderr)
+            raise SystemExit(1) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f'pid {os.getpid()} on {socket.gethostname()}\n')
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
