@@ -5,6 +5,7 @@ from rkd.apis import (add_runner_args, build_runner, enable_amp, enable_auto_sca
                       exit_on_checkpoint_error, load_config, parse_runner_args, set_resume,
                       start_checkpoint)
 from rkd.checkpoint import checkpoint_role
+from rkd.datasets.empty_dataset import explained_empty_dataset
 from rkd.engine.hooks import FrozenStudentError
 from rkd.utils import register_all_modules
 from rkd.utils.dist import distributed_session
@@ -38,7 +39,8 @@ def main() -> None:
             exit_on_checkpoint_error(), checkpoint_role(*start_checkpoint(cfg)):
         runner = build_runner(cfg)
         try:
-            runner.train()
+            with explained_empty_dataset():
+                runner.train()
         # why, in the run's log and on the console; no traceback
         except (NonFiniteError, FrozenStudentError) as error:
             runner.logger.error(f'rkd: {error}')

@@ -19,6 +19,7 @@ from mmengine.runner import Runner
 
 from rkd.apis import build_runner
 from rkd.checkpoint import safe_torch_load
+from rkd.datasets.empty_dataset import explained_empty_dataset
 from rkd.registry import MODELS
 from rkd.utils.work_dir_lock import LOCK_FILE, exclusive_work_dir
 
@@ -217,3 +218,21 @@ def test_sigterm_mid_epoch_then_resume_is_bitwise_the_uninterrupted_run(tmp_path
     assert any(name.startswith('distiller.connector.') for name in trained)
     for name in trained:
         assert torch.equal(expected['state_dict'][name], resumed['state_dict'][name]), name
+
+
+@pytest.mark.parametrize('source', ['digits indices', 'empty annotation file'])
+def test_an_empty_validation_set_is_named_before_training(tmp_path, source):
+    cfg = digits_config(tmp_path / 'work')
+    if source == 'digits indices':
+        cfg.val_dataloader.dataset.indices = 0
+    else:
+        (tmp_path / 'val.txt').write_text('')
+        cfg.val_dataloader.dataset = dict(
+            type='CustomDataset', data_root=str(tmp_path), ann_file=str(tmp_path / 'val.txt'),
+            pipeline=[dict(type='PackInputs')])
+    with pytest.raises(ValueError, match=r"The val_dataloader's dataset is empty: "
+                       r"(DigitsDataset|CustomDataset) found no sample .* to train without "
+                       'validation, set val_dataloader, val_cfg and val_evaluator to None'):
+        with explained_empty_dataset():  # as tools/train.py runs the runner
+            train(cfg)
+    assert not list((tmp_path / 'work').glob('*.pth'))
