@@ -11,8 +11,11 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
+from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 from torch import Tensor
+
+from rkd.models.connectors.abf import review
 
 # Transforms of a test pipeline that read ground truth, which a lone image does not have.
 ANNOTATION_TRANSFORMS = ('LoadAnnotations', )
@@ -56,19 +59,23 @@ def image_batch(cfg: Config, model: torch.nn.Module, image: str) -> Tensor:
 
 def abf_maps(model: torch.nn.Module, inputs: Tensor) -> List[LevelMaps]:
     """The maps of every level of ``model`` (a ``SingleTeacherDistill`` with an ABF connector)
-    on ``inputs``, shallow -> deep, computed by the literal form of the connector."""
+    on ``inputs``, shallow -> deep, computed by the reference form of the connector (its
+    ``impl`` aside): the attention is read by a forward hook on each ABF's ``att``, which the
+    fast form does not call; both compute the same function."""
     student_feats, teacher_feats = model.probe_features(inputs)
     connector = model.distiller.connector
+    print_log('The ABF maps come from the connector\'s reference form (a forward hook reads '
+              'the attention, and the fast form does not run the att conv as a module); it '
+              'computes the function the fast form trains.', logger='current')
     attentions: List[Optional[Tensor]] = [None] * len(connector.abfs)
     handles = [abf.att.register_forward_hook(
         lambda _m, _i, out, level=i: attentions.__setitem__(level, torch.sigmoid(out[0])))
         for i, abf in enumerate(connector.abfs) if abf.att is not None]
-    impl, connector.impl = connector.impl, 'reference'
     try:
         with torch.no_grad():
-            outputs = connector(student_feats, [t.shape[-2:] for t in teacher_feats])
+            outputs = review(connector.abfs, list(student_feats),
+                             [tuple(t.shape[-2:]) for t in teacher_feats])
     finally:
-        connector.impl = impl
         for handle in handles:
             handle.remove()
     return [LevelMaps(None if att is None else att.cpu().numpy(), energy(s), energy(o),

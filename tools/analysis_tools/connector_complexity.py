@@ -33,6 +33,9 @@ def main() -> None:
     # Count the literal form: the fast one calls some convs functionally, out of the module
     # hooks the counter attributes FLOPs with. Both compute the same function.
     cfg.model.distiller.connector.impl = 'reference'
+    print('connector counted in its reference form (impl=\'reference\'): the counter hooks '
+          'modules, and the fast form calls some convs functionally; both compute the same '
+          'function')
     model = build_distillation(cfg).eval()
     images = torch.rand(1, 3, *args.shape)
     distiller = model.distiller

@@ -3,25 +3,40 @@
 The public modules (:mod:`rkd.models.connectors.abf`, :mod:`rkd.models.losses.hcl_loss`) hold
 the method as the paper states it; this package computes the same functions on the same
 parameters, faster and with less memory, and is reached through one call from each:
-:func:`abf_forward` and :func:`hcl_level`.
+:meth:`ABF.fast_forward` (:func:`abf_forward`) and :func:`hcl_level`. Each of the two modules
+picks its form once, when its ``impl`` is set, with :func:`choose_form`.
 """
 import difflib
+from typing import Mapping, Optional, TypeVar
 
-from .abf import abf_forward
+from mmengine.logging import print_log
+
+from .abf import ABFParts, abf_forward
 from .hcl import hcl_level
 
-# 'fast': this package; 'reference': the literal forms, the oracle of its tests; 'compiled': the
-# literal forms through torch.compile.
-IMPLS = ('fast', 'reference', 'compiled')
+# What each form is, as the build log says it.
+FORMS = {
+    'fast': 'the reference\'s function on the same parameters, with less memory and time',
+    'reference': 'the paper\'s equations literally, the oracle of the fast form\'s tests',
+    'compiled': 'the reference through torch.compile, compiled at its first call',
+}
+IMPLS = tuple(FORMS)
+
+Form = TypeVar('Form')
 
 
-def check_impl(impl: str, owner: str) -> str:
-    """``impl`` when it names a form, else a ValueError listing the forms."""
+def choose_form(owner: str, impl: str, forms: Mapping[str, Form],
+                notes: Optional[Mapping[str, str]] = None) -> Form:
+    """``forms[impl]``, logged with what that form is (and ``notes[impl]`` if any); a
+    ValueError listing the forms for an unknown ``impl``."""
     if impl not in IMPLS:
         close = difflib.get_close_matches(str(impl), IMPLS, n=1)
         hint = f' (did you mean {close[0]!r}?)' if close else ''
         raise ValueError(f'{owner} impl must be one of {IMPLS}, got {impl!r}{hint}')
-    return impl
+    note = f'; {notes[impl]}' if notes and impl in notes else ''
+    print_log(f'{owner} runs its {impl} form (impl={impl!r}): {FORMS[impl]}{note}.',
+              logger='current')
+    return forms[impl]
 
 
-__all__ = ['IMPLS', 'abf_forward', 'check_impl', 'hcl_level']
+__all__ = ['ABFParts', 'FORMS', 'IMPLS', 'abf_forward', 'choose_form', 'hcl_level']

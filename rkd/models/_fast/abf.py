@@ -2,7 +2,7 @@
 same parameters, channels_last (CPU and GPU convs run faster on it), without materialising the
 concat or the up-sampled residual, and in training with :class:`.RecomputedABF`, which keeps far
 less for backward."""
-from typing import Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -12,38 +12,48 @@ from torch import Tensor
 from .fusion import attention, fuse
 from .layout import Factors, nchw, nhwc
 from .nearest import nearest_resize, up_factor
-from .recomputed import RecomputedABF
+from .recomputed import Inputs, Plan, recomputed_abf
 
 # Images per chunk of RecomputedABF: a chunk of the fused map stays near this size. Chosen on
 # CPU; GPUs may prefer larger chunks (not measured).
 RECOMPUTE_CHUNK_BYTES = 4 * 2**20
 
 
-def abf_forward(abf: nn.Module, feat: Tensor, residual: Optional[Tensor],
+class ABFParts(NamedTuple):
+    """The modules of one ABF level, handed over by ``ABF.fast_forward``: ``bn2(conv2(x))`` with
+    ``x = bn1(conv1(feat))``, fused by ``att`` (None at the deepest level) with the residual."""
+    conv1: nn.Conv2d
+    bn1: nn.BatchNorm2d
+    att: Optional[nn.Conv2d]
+    conv2: nn.Conv2d
+    bn2: nn.BatchNorm2d
+
+
+def abf_forward(parts: ABFParts, feat: Tensor, residual: Optional[Tensor],
                 out_size: Sequence[int], keep_residual: bool = True
                 ) -> Tuple[Tensor, Optional[Tensor]]:
-    """``abf(feat, residual, out_size)``: (output, residual for the next shallower level).
+    """(output, residual for the next shallower level) of the level made of ``parts``.
 
     Without ``keep_residual`` (the shallowest level) a recomputed level's fused map is never
     whole and None is returned for it.
     """
     feat = feat.contiguous(memory_format=torch.channels_last)
-    if recomputable(abf, feat, out_size):
-        return _forward_recomputed(abf, feat, residual, keep_residual)
-    x = abf.conv1(feat)
-    if abf.att is not None:
-        x = _fuse(abf.att, x, residual)
+    if recomputable(parts, feat, out_size):
+        return _forward_recomputed(parts, feat, residual, keep_residual)
+    x = parts.bn1(parts.conv1(feat))
+    if parts.att is not None:
+        x = _fuse(parts.att, x, residual)
     x = nearest_resize(x, out_size, torch.channels_last)
-    return _conv2(abf.conv2, x), x
+    return _conv2(parts.conv2, parts.bn2, x), x
 
 
-def recomputable(abf: nn.Module, feat: Tensor, out_size: Sequence[int]) -> bool:
+def recomputable(parts: ABFParts, feat: Tensor, out_size: Sequence[int]) -> bool:
     """Whether :class:`RecomputedABF` computes this call: a fusing level in training, with no
     resize before conv2 and a map over 1 pixel, whose BN is a plain one (a SyncBatchNorm
     converted in for several GPUs must reduce its statistics across them)."""
     size = tuple(feat.shape[-2:])
-    return (abf.att is not None and type(abf.conv1.bn) is nn.BatchNorm2d
-            and abf.conv1.bn.training and torch.is_grad_enabled()
+    return (parts.att is not None and type(parts.bn1) is nn.BatchNorm2d
+            and parts.bn1.training and torch.is_grad_enabled()
             and size == tuple(out_size) and min(size) > 1)
 
 
@@ -67,26 +77,20 @@ def _fuse(att: nn.Conv2d, x: Tensor, residual: Tensor) -> Tensor:
     return nchw(fuse(x, residual, a, factors))
 
 
-def _forward_recomputed(abf: nn.Module, feat: Tensor, residual: Tensor,
+def _forward_recomputed(parts: ABFParts, feat: Tensor, residual: Tensor,
                         keep_residual: bool) -> Tuple[Tensor, Optional[Tensor]]:
     residual, factors = _exact_factors(residual, feat.shape[-2:])
-    conv, bn = abf.conv1.conv, abf.conv1.bn
-    momentum = 0.0 if bn.momentum is None else bn.momentum
-    if bn.track_running_stats:  # as nn.BatchNorm2d counts its batches
-        bn.num_batches_tracked.add_(1)
-        if bn.momentum is None:
-            momentum = 1.0 / float(bn.num_batches_tracked)
-    image_bytes = feat[0, :1].numel() * conv.out_channels * feat.element_size()
-    out, fused = RecomputedABF.apply(
-        feat, residual, conv.weight, bn.weight, bn.bias, abf.att.weight, abf.att.bias,
-        abf.conv2.conv.weight, bn.running_mean, bn.running_var, momentum, bn.eps, factors,
-        max(1, RECOMPUTE_CHUNK_BYTES // image_bytes), keep_residual)
-    return abf.conv2.bn(out), fused
+    conv1, bn1, att = parts.conv1, parts.bn1, parts.att
+    image_bytes = feat[0, :1].numel() * conv1.out_channels * feat.element_size()
+    plan = Plan(bn1.eps, factors, max(1, RECOMPUTE_CHUNK_BYTES // image_bytes), keep_residual)
+    inputs = Inputs(feat, residual, conv1.weight, bn1.weight, bn1.bias, att.weight, att.bias,
+                    parts.conv2.weight)
+    out, fused = recomputed_abf(plan, inputs, bn1)
+    return parts.bn2(out), fused
 
 
-def _conv2(conv_bn: nn.Sequential, x: Tensor) -> Tensor:
+def _conv2(conv: nn.Conv2d, bn: nn.BatchNorm2d, x: Tensor) -> Tensor:
     """conv2; on a 1-pixel high (wide) map only the kernel's middle row (column) sees data."""
-    conv, bn = conv_bn.conv, conv_bn.bn
     h, w = x.shape[-2:]
     if h > 1 and w > 1:
         return bn(conv(x))

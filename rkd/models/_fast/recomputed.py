@@ -12,9 +12,10 @@ sums that are known only after the last chunk; the part of its gradient that the
 in the student feature, so it is added at the end through (C_in, C_in) matrices instead of a
 second pass over the chunks. The math is the same, summed in another order.
 """
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -60,25 +61,62 @@ def _conv1x1(feat: Tensor, weight: Tensor) -> Tensor:
     return nhwc(F.conv2d(feat, weight).contiguous(memory_format=torch.channels_last))
 
 
+class Inputs(NamedTuple):
+    """The tensors :class:`RecomputedABF` differentiates, in the order of its inputs and of the
+    gradients its backward returns."""
+    feat: Tensor
+    residual: Tensor
+    conv1_weight: Tensor
+    bn_weight: Tensor
+    bn_bias: Tensor
+    att_weight: Tensor
+    att_bias: Tensor
+    conv2_weight: Tensor
+
+
+class Plan(NamedTuple):
+    """What :class:`RecomputedABF` computes, besides its tensors: conv1's BN epsilon, the
+    up-sampling ``factors`` of the residual, images per ``chunk``, and whether the fused map is
+    returned (``keep_residual``)."""
+    eps: float
+    factors: Factors
+    chunk: int
+    keep_residual: bool
+
+
+def recomputed_abf(plan: Plan, inputs: Inputs, bn: nn.BatchNorm2d
+                   ) -> Tuple[Tensor, Optional[Tensor]]:
+    """:class:`RecomputedABF` on ``inputs``, then ``bn``'s running statistics updated from the
+    batch statistics it computed, as :class:`torch.nn.BatchNorm2d` updates them."""
+    out, fused, mean, var = RecomputedABF.apply(plan, *inputs)
+    if bn.track_running_stats:
+        bn.num_batches_tracked.add_(1)
+        momentum = (1.0 / float(bn.num_batches_tracked) if bn.momentum is None
+                    else bn.momentum)
+        count = inputs.feat.numel() // inputs.feat.shape[1]  # unbiased variance, as BN keeps
+        bn.running_mean.lerp_(mean, momentum)
+        bn.running_var.lerp_(var * (count / max(count - 1, 1)), momentum)
+    return out, fused
+
+
 class RecomputedABF(torch.autograd.Function):
-    """``conv2(fuse(bn(conv1(feat)), residual))`` without conv2's BN, and the fused map.
+    """``conv2(fuse(bn(conv1(feat)), residual))`` without conv2's BN, the fused map, and the
+    batch mean and (biased) variance of conv1's output.
 
-    Inputs are channels_last; ``residual`` is ``factors`` times smaller than the fused map (an
-    exact nearest up-sampling). BN runs in training mode and updates ``running_mean`` and
-    ``running_var`` as :class:`torch.nn.BatchNorm2d` does. Under autocast the convolutions run
-    in its dtype and the rest in the parameters'; backward does the same.
-
-    ``chunk``: images per chunk. ``keep_residual``: whether the fused map (the residual of the
-    next shallower level) is returned; otherwise the second output is None and the map is never
-    whole.
+    Call it through :func:`recomputed_abf`, which keeps BN's running statistics. Inputs are
+    ``plan`` and the :class:`Inputs`; they are channels_last, and ``residual`` is
+    ``plan.factors`` times smaller than the fused map (an exact nearest up-sampling). BN runs in
+    training mode. Under autocast the convolutions run in its dtype and the rest in the
+    parameters'; backward does the same. Without ``plan.keep_residual`` the fused map is None
+    and never whole.
     """
 
     @staticmethod
-    def forward(ctx, feat: Tensor, residual: Tensor, conv1_weight: Tensor, bn_weight: Tensor,
-                bn_bias: Tensor, att_weight: Tensor, att_bias: Tensor, conv2_weight: Tensor,
-                running_mean: Optional[Tensor], running_var: Optional[Tensor], momentum: float,
-                eps: float, factors: Factors, chunk: int, keep_residual: bool
-                ) -> Tuple[Tensor, Optional[Tensor]]:
+    def forward(ctx, plan: Plan, *tensors: Tensor
+                ) -> Tuple[Tensor, Optional[Tensor], Tensor, Tensor]:
+        (feat, residual, conv1_weight, bn_weight, bn_bias, att_weight, att_bias,
+         conv2_weight) = Inputs(*tensors)
+        factors, chunk, keep_residual = plan.factors, plan.chunk, plan.keep_residual
         device = feat.device.type
         dtype = (torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device)
                  else feat.dtype)
@@ -90,10 +128,7 @@ class RecomputedABF(torch.autograd.Function):
             mean = c.reshape(count, -1).mean(0, dtype=bn_weight.dtype)
             var = sum(torch.sub(c[rows], mean, out=x_buf[:rows.stop - rows.start]).square_()
                       .sum((0, 1, 2)) for rows in _chunks(len(c), chunk)) / count
-            if running_mean is not None:  # unbiased variance, as BatchNorm2d keeps
-                running_mean.lerp_(mean, momentum)
-                running_var.lerp_(var * (count / max(count - 1, 1)), momentum)
-            invstd = torch.rsqrt(var + eps)
+            invstd = torch.rsqrt(var + plan.eps)
             scale = invstd * bn_weight
             shift = bn_bias - mean * scale
             res, conv2_w = nhwc(residual), _channels_last(conv2_weight, dtype)
@@ -113,15 +148,18 @@ class RecomputedABF(torch.autograd.Function):
         ctx.save_for_backward(feat, residual, conv1_weight, bn_weight, bn_bias, att_weight,
                               conv2_weight, mean, invstd, torch.cat(atts), fused)
         ctx.factors, ctx.chunk, ctx.dtype = factors, chunk, dtype
-        return torch.cat(outs), fused
+        ctx.mark_non_differentiable(mean, var)
+        return torch.cat(outs), fused, mean, var
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor, grad_fused: Optional[Tensor]) -> tuple:
+    def backward(ctx, grad_out: Tensor, grad_fused: Optional[Tensor], _grad_mean: Tensor,
+                 _grad_var: Tensor) -> tuple:
+        """None for the plan, then the gradient of each of the :class:`Inputs`."""
         with torch.autocast(grad_out.device.type, enabled=False):
-            return RecomputedABF._backward(ctx, grad_out, grad_fused) + (None, ) * 7
+            return (None, *RecomputedABF._backward(ctx, grad_out, grad_fused))
 
     @staticmethod
-    def _backward(ctx, grad_out: Tensor, grad_fused: Optional[Tensor]) -> tuple:
+    def _backward(ctx, grad_out: Tensor, grad_fused: Optional[Tensor]) -> Inputs:
         (feat, residual, conv1_weight, bn_weight, bn_bias, att_weight, conv2_weight, mean,
          invstd, att, fused) = ctx.saved_tensors
         factors, mid, chunks = ctx.factors, conv1_weight.shape[0], _chunks(len(feat), ctx.chunk)
@@ -132,7 +170,8 @@ class RecomputedABF(torch.autograd.Function):
         scaled_conv1_w = (conv1_weight * scale.view(-1, 1, 1, 1)).to(dtype)
         res = nhwc(residual)
         grad_res = torch.empty_like(res)
-        grad_feat = torch.empty_like(feat) if ctx.needs_input_grad[0] else None
+        needs_grad = Inputs(*ctx.needs_input_grad[1:])  # [0]: the plan
+        grad_feat = torch.empty_like(feat) if needs_grad.feat else None
         grad_conv1 = torch.zeros_like(conv1_weight).flatten(1)
         grad_conv2 = torch.zeros_like(conv2_weight, memory_format=torch.channels_last)
         grad_att = torch.zeros_like(att_weight)
@@ -179,5 +218,5 @@ class RecomputedABF(torch.autograd.Function):
         if grad_feat is not None:
             through, shift = w1.t() @ (k1[:, None] * w1), k0 @ w1
             nhwc(grad_feat).view(-1, c_in).add_(torch.addmm(shift, flat, through))
-        return (grad_feat, nchw(grad_res), grad_conv1.view_as(conv1_weight), grad_bn_weight,
-                grad_bn_bias, grad_att, grad_att_bias, grad_conv2)
+        return Inputs(grad_feat, nchw(grad_res), grad_conv1.view_as(conv1_weight),
+                      grad_bn_weight, grad_bn_bias, grad_att, grad_att_bias, grad_conv2)

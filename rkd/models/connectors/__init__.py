@@ -1,5 +1,4 @@
-from .abf import ABF
-from .abf_connector import ABFConnector
+from .abf import ABF, ABFConnector
 from .base_connector import BaseConnector
 
 __all__ = ['ABF', 'ABFConnector', 'BaseConnector']

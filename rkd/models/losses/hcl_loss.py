@@ -1,7 +1,7 @@
 """HCL (hierarchical context loss) of ReviewKD (Chen et al., "Distilling Knowledge via Knowledge
 Review", CVPR 2021): MSE on the map plus on a pyramid of its average pools."""
 import math
-from functools import lru_cache
+from functools import lru_cache, partial
 from numbers import Integral, Real
 from typing import Any, Callable, List, Sequence, Tuple
 
@@ -12,7 +12,7 @@ from torch import Tensor
 
 from rkd.registry import MODELS
 
-from .._fast import check_impl, hcl_level
+from .._fast import choose_form, hcl_level
 
 
 def pyramid(height: int, levels: Sequence[int]) -> Tuple[List[Tuple[int, float]], float]:
@@ -79,16 +79,27 @@ class HCLoss(nn.Module):
         levels: Pyramid pool sizes (positive ints), weighted 1/2, 1/4, ... in this order among
             those smaller than the map height; ``()`` is the plain MSE.
         loss_weight: Factor of the sum over levels: finite, not negative.
-        impl: ``'fast'`` (default), ``'reference'`` (the paper's formula literally) or
-            ``'compiled'`` (the reference through ``torch.compile``, compiled at the first call).
+        impl: ``'fast'`` (default; :func:`hcl_fast`), ``'reference'`` (the paper's formula
+            literally, :func:`hcl_reference`) or ``'compiled'`` (the reference through
+            ``torch.compile``, compiled at the first call). Chosen when it is set, and logged.
     """
 
     def __init__(self, levels: Sequence[int] = (4, 2, 1), loss_weight: float = 1.0,
                  impl: str = 'fast') -> None:
         super().__init__()
-        self.impl = check_impl(impl, 'HCLoss')
+        self.impl = impl
         self.levels = check_levels(levels)
         self.loss_weight = check_loss_weight(loss_weight)
+
+    @property
+    def impl(self) -> str:
+        """The form of the loss; setting it chooses the form (and logs it)."""
+        return self._impl
+
+    @impl.setter
+    def impl(self, impl: str) -> None:
+        self._total: Callable = choose_form('HCLoss', impl, TOTALS)
+        self._impl = impl
 
     def forward(self, preds: Sequence[Tensor], targets: Sequence[Tensor]) -> Tensor:
         """``loss_weight * sum_i L_i(preds[i], targets[i])``; targets are constants."""
@@ -100,9 +111,7 @@ class HCLoss(nn.Module):
             if y.shape != t.shape:
                 raise ValueError(f'HCLoss level {i}: student feature of shape {tuple(y.shape)} '
                                  f'vs teacher feature of shape {tuple(t.shape)}')
-        level_loss = hcl_fast if self.impl == 'fast' else hcl_reference
-        total = _compiled_sum() if self.impl == 'compiled' else _sum_of_levels
-        return self.loss_weight * total(level_loss, list(preds), list(targets), self.levels)
+        return self.loss_weight * self._total(list(preds), list(targets), self.levels)
 
 
 def _sum_of_levels(level_loss: Callable, preds: List[Tensor], targets: List[Tensor],
@@ -116,7 +125,16 @@ def _sum_of_levels(level_loss: Callable, preds: List[Tensor], targets: List[Tens
     return total
 
 
+def _compiled_sum_of_levels(level_loss: Callable, *args) -> Tensor:
+    """:func:`_sum_of_levels` through ``torch.compile``, compiled at its first call."""
+    return _compiled_sum()(level_loss, *args)
+
+
 @lru_cache(maxsize=None)
 def _compiled_sum() -> Callable:
-    """:func:`_sum_of_levels` through ``torch.compile``, compiled at its first call."""
     return torch.compile(_sum_of_levels)
+
+
+TOTALS = dict(fast=partial(_sum_of_levels, hcl_fast),
+              reference=partial(_sum_of_levels, hcl_reference),
+              compiled=partial(_compiled_sum_of_levels, hcl_reference))

@@ -4,7 +4,9 @@ import math
 import pytest
 import torch
 
+from rkd.models import _fast as fast
 from rkd.models._fast import abf as fast_abf
+from rkd.models._fast.recomputed import RecomputedABF
 from rkd.models.connectors import ABFConnector
 from rkd.registry import MODELS
 
@@ -151,9 +153,10 @@ def test_recomputed_levels_in_one_image_chunks_match_reference(case, monkeypatch
     s_ch, t_ch, s_sizes, t_sizes = CASES[case]
     monkeypatch.setattr(fast_abf, 'RECOMPUTE_CHUNK_BYTES', 1)
     calls = []
-    apply = fast_abf.RecomputedABF.apply
-    monkeypatch.setattr(fast_abf.RecomputedABF, 'apply',
-                        lambda *args: calls.append(args[-1]) or apply(*args))
+    apply = RecomputedABF.apply
+    monkeypatch.setattr(RecomputedABF, 'apply',
+                        lambda plan, *inputs: calls.append(plan.keep_residual)
+                        or apply(plan, *inputs))
     reference = build(s_ch, t_ch, impl='reference')
     fast = build(s_ch, t_ch, impl='fast')
     fast.load_state_dict(reference.state_dict())
@@ -193,8 +196,13 @@ def test_sync_batchnorm_is_left_to_its_own_forward():
     connector = torch.nn.SyncBatchNorm.convert_sync_batchnorm(build([4, 8], [6, 10]))
     feat = torch.randn(2, 4, 4, 4)
     assert isinstance(connector.abfs[0].conv1.bn, torch.nn.SyncBatchNorm)
-    assert not fast_abf.recomputable(connector.abfs[0], feat, (4, 4))
-    assert fast_abf.recomputable(build([4, 8], [6, 10]).abfs[0], feat, (4, 4))
+    assert not fast_abf.recomputable(parts(connector.abfs[0]), feat, (4, 4))
+    assert fast_abf.recomputable(parts(build([4, 8], [6, 10]).abfs[0]), feat, (4, 4))
+
+
+def parts(abf) -> fast_abf.ABFParts:
+    """What ``ABF.fast_forward`` hands the fast form."""
+    return fast_abf.ABFParts(abf.conv1.conv, abf.conv1.bn, abf.att, abf.conv2.conv, abf.conv2.bn)
 
 
 def saved_bytes(connector, feats, sizes) -> int:
@@ -339,3 +347,21 @@ def test_compiled_connector_and_loss_match_reference():
     assert_all_close(results[1], results[0], 1e-5)
     assert_all_close(list(compiled.state_dict().values()),
                      list(reference.state_dict().values()), 1e-6)
+
+
+def test_the_form_is_chosen_when_set_and_logged(monkeypatch):
+    """Forward hooks on the ABF modules fire in the reference form (what tools that hook them
+    pick, as docs/faq.md says), not all in the fast one; each choice is logged."""
+    logged = []
+    monkeypatch.setattr(fast, 'print_log', lambda msg, **_: logged.append(msg))
+    connector = build([4, 8], [6, 10])
+    assert logged.pop().startswith("ABFConnector runs its fast form (impl='fast')")
+    calls = []
+    connector.abfs[0].att.register_forward_hook(lambda *_: calls.append('att'))
+    feats, sizes = make_inputs([4, 8], [(4, 4), (2, 2)]), [(4, 4), (2, 2)]
+    connector(feats, sizes)
+    assert calls == []
+    connector.impl = 'reference'
+    assert 'forward hooks fire on every ABF module' in logged.pop()
+    connector(feats, sizes)
+    assert calls == ['att']
