@@ -59,9 +59,9 @@ def write_config(tmp_path: Path, data_root: Path, checkpoint: Path) -> Path:
         f'model = dict(student={student!r}, teacher={teacher!r})',
         'data_preprocessor = dict(size=(64, 64))',
         f'train_dataloader = {train!r}',
-        f'test_dataloader = {test!r}',
-        'val_dataloader = val_cfg = val_evaluator = None',  # tools/test.py scores the run
-        f'train_cfg = dict(max_iters={ITERS})',
+        f'val_dataloader = {test!r}',
+        'test_dataloader = val_dataloader',
+        f'train_cfg = dict(max_iters={ITERS}, val_interval={ITERS})',
         'param_scheduler = []',
         f'default_hooks = dict(checkpoint=dict(interval={ITERS}), logger=dict(interval=1))',
     ]) + '\n')
@@ -87,6 +87,7 @@ def test_classifier_backbone_teaches_segformer_through_the_tools(tmp_path):
            next(work_dir.glob('*/vis_data/scalars.json')).read_text().splitlines()]
     train_logs = [entry for entry in log if 'loss_reviewkd' in entry]
     assert len(train_logs) == ITERS and all(e['loss_reviewkd'] > 0 for e in train_logs)
+    assert any('mIoU' in entry for entry in log), 'the val loop ran on the student'
 
     # the run saves the student and the connector; the classifier's checkpoint restores the
     # teacher
