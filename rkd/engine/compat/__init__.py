@@ -9,7 +9,8 @@ workaround                     what mmengine 0.10.7 does without it
 ``AtomicCheckpointHook``       a kill while saving leaves a truncated checkpoint, and
                                ``max_keep_ckpts`` / ``save_best`` remove the previous one first
 ``RandomStateHook``            ``--resume`` restarts the generators from the seed and a
-                               resumed epoch at its first batch
+                               resumed epoch at its first batch; checkpoints are written by
+                               the first process alone
 =============================  ============================================================
 
 tests/test_engine/test_compat/ asserts the mmengine behaviour each one compensates for (and

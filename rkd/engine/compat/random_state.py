@@ -16,11 +16,12 @@ keyword, ``InfiniteSampler``'s ``indices`` (tests/test_engine/test_compat/ check
 import logging
 import random
 from functools import partial
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
-from mmengine.hooks import Hook
+from mmengine.dist import all_gather_object
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
@@ -114,37 +115,77 @@ def _worker_seed(loader) -> Optional[int]:
     return init_fn.keywords.get('seed') if isinstance(init_fn, partial) else None
 
 
+def _checkpoint_hooks(runner) -> List[CheckpointHook]:
+    return [hook for hook in runner.hooks if isinstance(hook, CheckpointHook)]
+
+
+def _saves_after_iter(hook: CheckpointHook, runner) -> bool:
+    """Whether ``hook.after_train_iter`` saves now (mmengine 0.10.7's condition)."""
+    return not hook.by_epoch and (
+        hook.every_n_train_iters(runner, hook.interval, hook.save_begin)
+        or (hook.save_last and hook.is_last_train_iter(runner)))
+
+
+def _saves_after_epoch(hook: CheckpointHook, runner) -> bool:
+    """Whether ``hook.after_train_epoch`` saves now (mmengine 0.10.7's condition)."""
+    return hook.by_epoch and (
+        hook.every_n_epochs(runner, hook.interval, hook.save_begin)
+        or (hook.save_last and hook.is_last_train_epoch(runner)))
+
+
 @HOOKS.register_module()
 class RandomStateHook(Hook):
     """Saves the random states into each checkpoint and restores them on ``--resume``, so that a
     run killed and resumed ends with the weights of the same run uninterrupted.
 
-    Saved under ``checkpoint['random_state']``: the generators of python, numpy and torch (see
-    :func:`get_random_state`), the sampler's and the workers' seeds, and the loader's length. On
-    resume: the seeds go back into the sampler and ``worker_init_fn``; in an epoch-based loop the
-    batches of the current epoch that were already trained are drawn and dropped (the
-    iteration-based loop does this itself); the generators are restored right before the first
-    new batch is drawn. Validation must not draw from the training generators either: pair it
-    with :class:`~rkd.engine.hooks.ValRandomStateHook`.
+    Saved under ``checkpoint['random_state']``: each process's generators of python, numpy and
+    torch (see :func:`get_random_state`), the sampler's and the workers' seeds, and the loader's
+    length. On resume: the seeds go back into the sampler and ``worker_init_fn``; in an
+    epoch-based loop the batches of the current epoch that were already trained are drawn and
+    dropped (the iteration-based loop does this itself); the generators are restored right
+    before the first new batch is drawn. Validation must not draw from the training generators
+    either: pair it with :class:`~rkd.engine.hooks.ValRandomStateHook`.
 
-    Exact for one process; in an epoch-based loop, with workers that are not persistent
+    Every process's generators are saved (``generators[rank]``), though only the first process
+    writes the checkpoint: mmengine saves from it alone, so the processes gather their states
+    beforehand, when a ``CheckpointHook`` is about to save after this iteration or epoch, and
+    before each validation (whose ``save_best`` checkpoint then holds the training states, not
+    validation's). Exact in an epoch-based loop with workers that are not persistent
     (``persistent_workers=True`` keeps their generators running across epochs, which a replay of
-    one epoch cannot reproduce). Under DDP only the saving rank's generators are in the
-    checkpoint: the other ranks get their sampler position and seeds back, not their generators.
-    A checkpoint written without this hook resumes as mmengine resumes, with a warning.
+    one epoch cannot reproduce). A checkpoint written without this hook resumes as mmengine
+    resumes, with a warning.
     """
 
-    priority = 'VERY_HIGH'  # restore before other hooks draw
+    priority = 'VERY_HIGH'  # restore before other hooks draw; gather before CheckpointHook saves
 
     def __init__(self) -> None:
         self._resumed: Optional[dict] = None
         self._original_loader = None
+        self._gathered: Optional[Tuple[int, List[dict]]] = None  # (runner.iter, states by rank)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if any(_saves_after_iter(hook, runner) for hook in _checkpoint_hooks(runner)):
+            self._gather(runner)
+
+    def before_val(self, runner) -> None:
+        self._gather(runner)
+
+    def _gather(self, runner) -> None:
+        """Every process's generators, collected on each (a collective: all processes call it
+        at the same point)."""
+        state = get_random_state()
+        states = all_gather_object(state) if runner.world_size > 1 else [state]
+        self._gathered = (runner.iter, states)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         loader = self._train_loader(runner)
         sampler = getattr(loader, 'sampler', None)
+        if self._gathered is not None and self._gathered[0] == runner.iter:
+            generators = self._gathered[1]
+        else:  # a save no CheckpointHook announced: this process's generators only
+            generators = [get_random_state()]
         checkpoint[CHECKPOINT_KEY] = dict(
-            generators=get_random_state(),
+            generators=generators,
             sampler_seed=getattr(sampler, 'seed', None),
             worker_seed=_worker_seed(loader),
             batches_per_epoch=len(loader),
@@ -174,9 +215,13 @@ class RandomStateHook(Hook):
             return
         self._restore_seeds(loader, state)
 
+        generators = state['generators']
+        if isinstance(generators, dict):  # written before every rank's states were saved
+            generators = [generators]
+
         def restore() -> None:
-            if runner.rank == 0:
-                set_random_state(state['generators'])
+            if runner.rank < len(generators):
+                set_random_state(generators[runner.rank])
 
         loop = runner.train_loop
         if isinstance(loop, IterBasedTrainLoop):
@@ -201,6 +246,8 @@ class RandomStateHook(Hook):
         if self._original_loader is not None:
             runner.train_loop.dataloader = self._original_loader
             self._original_loader = None
+        if any(_saves_after_epoch(hook, runner) for hook in _checkpoint_hooks(runner)):
+            self._gather(runner)
 
     def _train_loader(self, runner):
         if self._original_loader is not None:

@@ -1,6 +1,7 @@
 """RandomStateHook (with ValRandomStateHook): a run resumed from any of its checkpoints ends
 where the uninterrupted run ends, bitwise, on a toy model whose data and forward draw from
 python, numpy and torch."""
+import hashlib
 import inspect
 import random
 import uuid
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.evaluator import BaseMetric
+from mmengine.hooks import CheckpointHook
 from mmengine.model import BaseModel
 from torch import nn
 from torch.utils.data import Dataset
@@ -113,7 +115,7 @@ def test_state_is_plain_data_for_the_safe_loader(tmp_path):
     torch.save(state, tmp_path / 'state.pth')
     state = torch.load(tmp_path / 'state.pth', weights_only=True)
     assert state['batches_per_epoch'] == BATCHES_PER_EPOCH and state['sampler_seed'] == 3
-    assert state['generators']['torch'].dtype == torch.uint8
+    assert [generators['torch'].dtype for generators in state['generators']] == [torch.uint8]
 
 
 def test_get_and_set_random_state_round_trip():
@@ -150,3 +152,19 @@ def test_the_mmengine_internals_the_hook_relies_on_are_there():
     assert callable(_InfiniteDataloaderIterator)
     assert callable(InfiniteSampler._indices_of_rank)
     assert 'seed=seed' in inspect.getsource(Runner.build_dataloader)  # worker_init_fn's partial
+    # when CheckpointHook saves: the hook gathers every process's generators just before
+    for method, digest in [('after_train_iter', '38455611f8a94441'),
+                           ('after_train_epoch', '2130891b986311c9')]:
+        source = inspect.getsource(getattr(CheckpointHook, method))
+        assert hashlib.sha256(source.encode()).hexdigest()[:16] == digest, method
+
+
+def test_a_checkpoint_with_the_first_process_generators_only_resumes_exactly(tmp_path):
+    """The format written before every process's generators were saved: one dict."""
+    uninterrupted = train(tmp_path / 'a', EPOCHS)
+    checkpoint = torch.load(tmp_path / 'a' / 'iter_4.pth', weights_only=False)
+    checkpoint[CHECKPOINT_KEY]['generators'] = checkpoint[CHECKPOINT_KEY]['generators'][0]
+    torch.save(checkpoint, tmp_path / 'old.pth')
+    resumed = train(tmp_path / 'b', EPOCHS, str(tmp_path / 'old.pth'))
+    for name, weight in uninterrupted.items():
+        assert torch.equal(weight, resumed[name]), name
