@@ -3,12 +3,12 @@
 For each model folder of the installed mmpretrain, mmdet and mmseg configs, :func:`choose_pair`
 takes the folder's smallest model as the student and the next larger one as the teacher (by
 parameter count, among the first few distinct models of the folder; the student itself when
-the folder has one model), and :func:`check_pair` runs what a
-user runs, on synthetic data: the student and the teacher alone (a family either of which cannot
-train alone on this machine is "not applicable", with the reason), the distillation built with
-``'auto'`` recorders, two training steps, the run's checkpoint loaded strictly and predicted
-with (as ``tools/test.py`` does), the student exported and loaded strictly into the plain
-student model. ``tools/analysis_tools/model_coverage.py`` runs it and writes
+the folder has one model), and :func:`check_pair` runs what a user runs, on synthetic data: the
+distillation built with ``'auto'`` recorders, two training steps, the run's checkpoint loaded
+strictly and predicted with (as ``tools/test.py`` does), the student exported and loaded
+strictly into the plain student model. Where that fails, the student and the teacher are tried
+alone: a family either of which cannot train alone on this machine is "not applicable", with
+the reason. ``tools/analysis_tools/model_coverage.py`` runs it and writes
 ``docs/model_coverage.md``.
 """
 import contextlib
@@ -125,17 +125,29 @@ def _parameter_count(config: str) -> int:
 
 def check_pair(task: str, family: str, student: str, teacher: str,
                sizes: Sequence[int] = SIZES, steps: int = 2) -> Outcome:
-    """Run a family's pair through the stages a user runs (see the module docstring)."""
+    """Run a family's pair through the stages a user runs (see the module docstring), at the
+    first size where it passes; where it fails, the student alone and the teacher alone say
+    whose failure it is: a network that fails alone makes the size "n/a", the next one is tried.
+    (Checking the networks alone only after a failure spares a passing family two steps.)"""
     outcome = Outcome(task, family, student=_short(task, student), teacher=_short(task, teacher))
-    try:
-        outcome.size = _size_both_train_at(student, teacher, sizes)
-    except StageFailure as failure:
-        outcome.result, outcome.stage, outcome.message = 'n/a', failure.stage, str(failure)
-        return outcome
-    try:
-        outcome.losses = _distill(student, teacher, outcome.size, steps)
-    except StageFailure as failure:
-        outcome.result, outcome.stage, outcome.message = 'fail', failure.stage, str(failure)
+    alone_failures = []
+    for size in sorted({*sizes, *_own_sizes(student)}):
+        try:
+            outcome.losses = _distill(student, teacher, size, steps)
+            outcome.size = size
+            return outcome
+        except StageFailure as failure:
+            try:
+                _both_train_alone_at(student, teacher, size)
+            except StageFailure as alone:
+                alone_failures.append(alone)
+                continue
+            outcome.result, outcome.stage, outcome.message = 'fail', failure.stage, str(failure)
+            outcome.size = size
+            return outcome
+    # the teacher's failure where the student worked, else the student's at the first size
+    failure = next((f for f in alone_failures if f.stage == 'teacher alone'), alone_failures[0])
+    outcome.result, outcome.stage, outcome.message = 'n/a', failure.stage, str(failure)
     return outcome
 
 
@@ -152,6 +164,8 @@ def run_family(task: str, family: str, timeout: int = 600,
                 outcome.result, outcome.stage = 'n/a', 'choose'
                 outcome.message = str(StageFailure('choose', error))
             else:
+                outcome = Outcome(task, family, student=_short(task, student),
+                                  teacher=_short(task, teacher))  # named if it times out
                 outcome = check_pair(task, family, student, teacher, sizes)
     except TimeoutError:
         outcome.result, outcome.stage = 'fail', outcome.stage or 'timeout'
@@ -161,22 +175,12 @@ def run_family(task: str, family: str, timeout: int = 600,
     return outcome
 
 
-def _size_both_train_at(student: str, teacher: str, sizes: Sequence[int]) -> int:
-    """The first size at which the student alone and the teacher alone build, run a training
-    step and predict; else the failure of the one that never did."""
-    failures = []
-    for size in sorted({*sizes, *_own_sizes(student)}):
-        for stage, config in (('student alone', student), ('teacher alone', teacher)):
-            try:
-                with _stage(stage):
-                    _train_step_alone(config, size, reload=stage == 'student alone')
-            except StageFailure as failure:
-                failures.append(failure)
-                break
-        else:
-            return size
-    # the teacher's failure where the student worked, else the student's at the first size
-    raise next((f for f in failures if f.stage == 'teacher alone'), failures[0])
+def _both_train_alone_at(student: str, teacher: str, size: int) -> None:
+    """Whether the student alone and the teacher alone build, run a training step and predict
+    at ``size``: the failure of the first that does not, as a :class:`StageFailure`."""
+    for stage, config in (('student alone', student), ('teacher alone', teacher)):
+        with _stage(stage):
+            _train_step_alone(config, size, reload=stage == 'student alone')
 
 
 def _own_sizes(config: str) -> List[int]:
@@ -308,12 +312,14 @@ def markdown(outcomes: List[Outcome], command: str, machine: str) -> str:
         'installed mmpretrain, mmdet and mmseg configs the smallest model (by parameter count, '
         f'among the first {CANDIDATES} distinct models of the folder) is the student and the '
         'next larger one the teacher (random weights), on synthetic data of the first size in '
-        f'{list(SIZES)} at which the student alone trains. Each row runs: the student alone, '
-        "the distillation built with `'auto'` recorders, 2 training steps, the run's "
+        f'{list(SIZES)} (and the sizes the student\'s config names) at which it passes. Each '
+        "row runs: the distillation built with `'auto'` recorders, 2 training steps, the run's "
         'checkpoint loaded strictly and predicted with (as `tools/test.py` does), the student '
-        'exported and loaded strictly into the plain student model. "n/a": the student (or the '
-        'teacher) alone fails on this machine at every size (the reason shown), so there is '
-        'nothing to distil.',
+        'exported and loaded strictly into the plain student model. Where that fails, the '
+        'student and the teacher run alone at that size: "n/a" means one of them fails alone '
+        '(a step, a prediction, or the student\'s own state dict reloaded) at every size, the '
+        'reason shown, so there is nothing to distil; "fail" means both work alone and the '
+        'distillation does not.',
         '',
         f'Measured on {machine}: {counts["pass"]} pass, {counts["fail"]} fail, '
         f'{counts["n/a"]} n/a of {tried} families tried'
