@@ -16,5 +16,6 @@ default_hooks = dict(
     # the last epoch only; a kill while saving leaves the previous checkpoint whole
     checkpoint=dict(type='rkd.AtomicCheckpointHook', interval=-1, save_last=True),
     random_state=dict(type='rkd.RandomStateHook'),  # exact --resume
+    val_random_state=dict(type='rkd.ValRandomStateHook'),
 )
 randomness = dict(seed=0)

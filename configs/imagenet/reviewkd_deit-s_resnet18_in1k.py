@@ -40,4 +40,5 @@ model = dict(
 # leaves the previous checkpoint whole, and checkpoints carry the random states that an exact
 # resume restores.
 default_hooks = dict(checkpoint=dict(type='rkd.AtomicCheckpointHook'),
-                     random_state=dict(type='rkd.RandomStateHook'))
+                     random_state=dict(type='rkd.RandomStateHook'),
+                     val_random_state=dict(type='rkd.ValRandomStateHook'))

@@ -26,4 +26,5 @@ auto_scale_lr = dict(enable=False, base_batch_size=8)
 # checkpoints carry the random states that an exact resume restores.
 default_hooks = dict(
     checkpoint=dict(type='rkd.AtomicCheckpointHook', by_epoch=False, interval=20000),
-    random_state=dict(type='rkd.RandomStateHook'))
+    random_state=dict(type='rkd.RandomStateHook'),
+    val_random_state=dict(type='rkd.ValRandomStateHook'))
