@@ -45,9 +45,22 @@ def build_task_model(model: Union[str, dict, ConfigDict],
         if cfg.get('custom_imports'):
             import_modules_from_strings(**cfg.custom_imports)
         with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-            return MODELS.build(
-                _prepared(cfg.model, cfg.get('data_preprocessor'), overrides, headless))
-    return MODELS.build(_prepared(model, data_preprocessor, overrides, headless))
+            return _with_own_lists(MODELS.build(
+                _prepared(cfg.model, cfg.get('data_preprocessor'), overrides, headless)))
+    return _with_own_lists(MODELS.build(_prepared(model, data_preprocessor, overrides, headless)))
+
+
+def _with_own_lists(model: nn.Module) -> nn.Module:
+    """``model`` with a list of its own as each module's ``out_indices``.
+
+    mmpretrain 1.2's HiViT keeps the default ``out_indices=[23]`` of its signature and writes
+    its last stage into it: the teacher built after a HiViT student rewrote the student's
+    list, and the student returned no stage. A distillation builds two models in a process.
+    """
+    for module in model.modules():
+        if isinstance(getattr(module, 'out_indices', None), list):
+            module.out_indices = list(module.out_indices)
+    return model
 
 
 def _prepared(model: dict, data_preprocessor: Optional[dict], overrides: Optional[dict],
