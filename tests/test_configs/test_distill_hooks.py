@@ -26,6 +26,7 @@ def test_distillation_config_has_the_guard_and_the_export(path):
     hooks = [hook['type'] for hook in cfg.get('custom_hooks', [])]
     assert 'rkd.NonFiniteGuardHook' in hooks, f'{path.name}: add rkd.NonFiniteGuardHook'
     assert 'rkd.StudentExportHook' in hooks
+    assert 'rkd.StudentUpdateCheckHook' in hooks, f'{path.name}: add rkd.StudentUpdateCheckHook'
 
 
 def test_every_distillation_config_is_a_training_config():
@@ -42,6 +43,8 @@ def test_config_builds_rkds_runtime_hooks(path):
         f"{path.name}: add default_hooks.random_state=dict(type='rkd.RandomStateHook')"
     assert isinstance(HOOKS.build(hooks.checkpoint.to_dict()), AtomicCheckpointHook)
     assert isinstance(HOOKS.build(hooks.random_state.to_dict()), RandomStateHook)
+    assert hooks.get('val_random_state', {}).get('type') == 'rkd.ValRandomStateHook', \
+        f"{path.name}: add default_hooks.val_random_state=dict(type='rkd.ValRandomStateHook')"
 
 
 def test_the_bases_checkpoint_interval_and_unit_stay():
