@@ -1,12 +1,14 @@
 """What tools/train.py and tools/test.py do to a config before building the Runner."""
 import argparse
 import contextlib
+import logging
 import os
 import os.path as osp
 import sys
 from typing import Iterator, Optional, Tuple
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
@@ -67,6 +69,11 @@ def set_resume(cfg: Config, resume: Optional[str]) -> None:
         return
     cfg.resume = True
     cfg.load_from = None if resume == 'auto' else resume
+    if resume == 'auto' and find_latest_checkpoint(cfg.work_dir) is None:
+        # mmengine logs "Auto resumed from the latest checkpoint None." and starts afresh
+        print_log(f'--resume found no checkpoint in the work dir "{cfg.work_dir}" (it has no '
+                  'last_checkpoint): training starts from the beginning. Check --work-dir, or '
+                  'name the checkpoint: --resume PATH.', logger='current', level=logging.WARNING)
 
 
 def start_checkpoint(cfg: Config) -> Tuple[str, Optional[str]]:

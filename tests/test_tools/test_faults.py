@@ -2,6 +2,7 @@
 on one work dir, gradient accumulation, validation during the warm-up, a last batch of one
 image, a SIGTERM. Runs are tiny digits distillations, in this process where that is enough."""
 import errno
+import logging
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-from rkd.apis import build_runner
+from rkd.apis import build_runner, set_resume
 from rkd.checkpoint import safe_torch_load
 from rkd.datasets.empty_dataset import explained_empty_dataset
 from rkd.registry import MODELS
@@ -236,3 +237,22 @@ def test_an_empty_validation_set_is_named_before_training(tmp_path, source):
         with explained_empty_dataset():  # as tools/train.py runs the runner
             train(cfg)
     assert not list((tmp_path / 'work').glob('*.pth'))
+
+
+def test_resume_without_a_checkpoint_in_the_work_dir_warns(tmp_path):
+    cfg = digits_config(tmp_path / 'mistyped')
+    with mock.patch('rkd.apis.config.print_log') as log:
+        set_resume(cfg, 'auto')
+    assert cfg.resume and cfg.load_from is None
+    message = log.call_args.args[0]
+    assert message.startswith(f'--resume found no checkpoint in the work dir "{tmp_path}/mistyped"')
+    assert 'training starts from the beginning' in message
+    assert log.call_args.kwargs['level'] == logging.WARNING
+
+    (tmp_path / 'work').mkdir()
+    (tmp_path / 'work' / 'iter_1.pth').write_bytes(b'')
+    (tmp_path / 'work' / 'last_checkpoint').write_text(str(tmp_path / 'work' / 'iter_1.pth'))
+    for resume, work in (('auto', 'work'), (str(tmp_path / 'x.pth'), 'mistyped')):
+        with mock.patch('rkd.apis.config.print_log') as log:
+            set_resume(digits_config(tmp_path / work), resume)
+        log.assert_not_called()
