@@ -5,12 +5,13 @@ still trains) would both write ``iter_N.pth`` / ``epoch_N.pth`` and ``last_check
 checkpoints of one run would overwrite the other's, and ``--resume`` would pick up either. The
 first run holds an exclusive ``flock`` on ``work_dir/.rkd-train.lock`` until it ends; the
 operating system drops it when the process dies, even by SIGKILL, so no stale lock is left.
+The file stays empty: a run that is refused, or that ends, leaves the work dir's files as they
+were, byte for byte.
 """
 import contextlib
 import fcntl
 import os
 import os.path as osp
-import socket
 import sys
 from typing import Iterator
 
@@ -26,6 +27,20 @@ def _is_first_process(launcher: str) -> bool:
     return variable is None or int(os.environ.get(variable, '0')) == 0
 
 
+def _holder(fd: int) -> str:
+    """Who holds the lock on ``fd``'s file: a process of this machine, read from the kernel's
+    table of locks (``/proc/locks``: ``1: FLOCK ADVISORY WRITE <pid> <dev>:<inode> ...``)."""
+    inode = str(os.fstat(fd).st_ino)
+    try:
+        with open('/proc/locks') as table:
+            for fields in (line.split() for line in table):
+                if fields[1:2] == ['FLOCK'] and fields[5].rsplit(':', 1)[-1] == inode:
+                    return f'pid {fields[4]}'
+    except (OSError, IndexError):
+        pass
+    return 'a process of another machine, or one not visible from here'
+
+
 @contextlib.contextmanager
 def exclusive_work_dir(work_dir: str, launcher: str = 'none') -> Iterator[None]:
     """Hold ``work_dir``'s lock for the block (rank 0 holds it for the whole run); if another
@@ -34,20 +49,14 @@ def exclusive_work_dir(work_dir: str, launcher: str = 'none') -> Iterator[None]:
         yield
         return
     os.makedirs(work_dir, exist_ok=True)
-    with open(osp.join(work_dir, LOCK_FILE), 'a+') as lock:
+    with open(osp.join(work_dir, LOCK_FILE), 'a') as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip() or 'another process'
-            print(f'rkd: Another training run ({holder}) is using the work dir "{work_dir}"; '
-                  'two runs there would overwrite each other\'s checkpoints. Wait for it to '
-                  'end, or give this run another --work-dir.', file=sys.stderr)
+            print(f'rkd: Another training run ({_holder(lock.fileno())}) is using the work dir '
+                  f'"{work_dir}"; two runs there would overwrite each other\'s checkpoints. Wait '
+                  'for it to end, or give this run another --work-dir.', file=sys.stderr)
             raise SystemExit(1) from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f'pid {os.getpid()} on {socket.gethostname()}\n')
-        lock.flush()
         try:
             yield
         finally:

@@ -93,7 +93,8 @@ def test_a_second_run_on_a_busy_work_dir_stops_before_writing(tmp_path, capsys):
             with exclusive_work_dir(str(work)):
                 pass
         assert second.value.code == 1
-        assert (f'rkd: Another training run (pid {os.getpid()} on ' in capsys.readouterr().err)
+        assert f'rkd: Another training run (pid {os.getpid()}) is using the work dir' in \
+            capsys.readouterr().err
     with exclusive_work_dir(str(work)):  # released with the run that held it
         pass
     # only rank 0 of a multi-process run takes it: the other ranks share the work dir
@@ -112,9 +113,10 @@ def test_train_py_refuses_a_work_dir_in_use(tmp_path):
             [sys.executable, str(REPO / 'tools/train.py'), str(config), '--work-dir', str(work)],
             cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 1, run.stderr[-2000:]
-    assert f'is using the work dir "{work}"; two runs there would overwrite each other' in \
-        run.stderr and 'Traceback' not in run.stderr
+    assert f'Another training run (pid {os.getpid()}) is using the work dir "{work}"; two runs ' \
+        'there would overwrite each other' in run.stderr and 'Traceback' not in run.stderr
     assert sorted(path.name for path in work.iterdir()) == [LOCK_FILE]
+    assert (work / LOCK_FILE).read_bytes() == b''  # a run leaves the work dir's bytes alone
 
 
 @pytest.fixture
