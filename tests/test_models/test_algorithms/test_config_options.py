@@ -99,3 +99,15 @@ def test_a_teacher_checkpoint_of_another_network_names_the_teacher(mmpretrain_sc
                        r'fit the model: 101 of another shape \(e.g. backbone.layer1.0.conv1.weight '
                        r'\(file \(4, 64, 3, 3\), model \(8, 64, 3, 3\)\)'):
         MODELS.build(reviewkd_algorithm(teacher_checkpoint=str(tmp_path / 'other.pth')))
+
+
+def test_a_distiller_loss_named_as_a_student_loss_is_refused(mmpretrain_scope):
+    """mmpretrain's classifier returns `loss`, logged as `loss_student`: a distiller loss of that
+    name would replace it in the trained total."""
+    samples = synthetic_samples(MODELS.build(reviewkd_algorithm()).student, 2, (16, 16))
+    inputs = torch.randn(2, 3, 16, 16)
+    losses = MODELS.build(reviewkd_algorithm()).loss(inputs, samples)
+    assert {'loss_student', 'loss_reviewkd'} <= set(losses)
+    clashing = MODELS.build(reviewkd_algorithm(loss_name='loss_student'))
+    with pytest.raises(KeyError, match=r"The student already returns \['loss_student'\]"):
+        clashing.loss(inputs, samples)
