@@ -1,8 +1,10 @@
 """StudentUpdateCheckHook: a first optimizer step that changes nothing of the student stops the
 run with its cause; a run that trains, or accumulates gradients before its first step, goes on."""
 import uuid
+from types import SimpleNamespace
 
 import pytest
+import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from test_non_finite_guard_hook import Images
@@ -74,3 +76,39 @@ def test_a_student_frozen_by_its_config_is_not_checked(tmp_path, mmpretrain_scop
     model._check_trainable()  # as if its config froze it: warned at build, then a choice
     runner = train(tmp_path, model=model)
     assert runner.iter == 1 and model.student_trainable == ()
+
+
+class Scaler:
+    """AMP's loss scaler as the hook reads it: the scale halves when a step was skipped."""
+
+    def __init__(self, scales) -> None:
+        self.scales = iter(scales)
+
+    def get_scale(self) -> float:
+        return next(self.scales)
+
+
+@pytest.mark.parametrize('second_step_trains', [True, False])
+def test_a_step_amp_skipped_postpones_the_check(second_step_trains):
+    model = torch.nn.Module()
+    model.student = torch.nn.Linear(2, 2)
+    model.student_trainable = ('weight', 'bias')
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    # the scale before the first step, after it (halved: skipped), after the second (kept)
+    optim_wrapper = SimpleNamespace(optimizer=optimizer, should_update=lambda: True,
+                                    loss_scaler=Scaler([2.0**16, 2.0**15, 2.0**15]))
+    runner = SimpleNamespace(model=model, optim_wrapper=optim_wrapper)
+    hook = StudentUpdateCheckHook()
+    hook.before_train(runner)
+    hook.before_train_iter(runner, 0)
+    hook.after_train_iter(runner, 0)  # unchanged, but AMP skipped the step: no verdict yet
+    assert not hook._checked
+    hook.before_train_iter(runner, 1)
+    if second_step_trains:
+        with torch.no_grad():
+            model.student.bias.add_(1)
+        hook.after_train_iter(runner, 1)
+        assert hook._checked
+    else:
+        with pytest.raises(FrozenStudentError, match='no gradient reached them'):
+            hook.after_train_iter(runner, 1)
