@@ -54,3 +54,18 @@ def test_a_grayscale_family_of_a_fixed_size_is_fed_as_its_config_says():
     from rkd.analysis.model_coverage import run_family
     outcome = run_family('mmpretrain', 'lenet')
     assert (outcome.result, outcome.size) == ('pass', 32), outcome
+
+
+def test_failed_families_run_again_on_request(tmp_path, monkeypatch):
+    from rkd.analysis.model_coverage import Outcome
+    results, table = tmp_path / 'coverage.jsonl', tmp_path / 'coverage.md'
+    stale = Outcome('mmpretrain', 'lenet', result='fail', stage='build', message='fixed since')
+    results.write_text(json.dumps(stale.as_dict()) + '\n')
+    monkeypatch.setattr(sys, 'argv', [str(TOOL), '--families', 'mmpretrain:lenet', '--results',
+                                      str(results), '--out', str(table), '--rerun-failed'])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(TOOL), run_name='__main__')
+    assert exit_.value.code == 0
+    assert [json.loads(line)['result'] for line in results.read_text().splitlines()] == [
+        'fail', 'pass']  # the later line wins
+    assert '| lenet | pass |' in table.read_text()

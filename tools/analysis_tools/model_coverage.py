@@ -8,7 +8,7 @@ interrupted sweep resumes where it stopped) and the table is written to ``--out`
 
     python tools/analysis_tools/model_coverage.py [--tasks mmpretrain mmdet mmseg]
         [--families mmdet:retinanet mmseg:fcn ...] [--results FILE] [--out FILE]
-        [--timeout S] [--report-only]
+        [--timeout S] [--rerun-failed] [--report-only]
 """
 import argparse
 import json
@@ -28,10 +28,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--tasks', nargs='+', choices=TASKS, default=list(TASKS))
     parser.add_argument('--families', nargs='+', metavar='TASK:FAMILY',
                         help='only these families, e.g. mmdet:retinanet (default: all)')
-    parser.add_argument('--results', default='work_dirs/model_coverage.jsonl',
+    # kept beside the page it renders, in the repository: a sweep takes hours on a CPU and
+    # goes on where the last one stopped, on any machine
+    parser.add_argument('--results', default='docs/model_coverage.jsonl',
                         help='JSON lines of the results; families already there are skipped')
     parser.add_argument('--out', default='docs/model_coverage.md', help='the table to write')
     parser.add_argument('--timeout', type=int, default=600, help='seconds a family may take')
+    parser.add_argument('--rerun-failed', action='store_true',
+                        help='run the families that failed again (a later line wins)')
     parser.add_argument('--report-only', action='store_true',
                         help='run nothing: write the table of the results so far')
     return parser.parse_args()
@@ -68,7 +72,8 @@ def main() -> None:
             done[(outcome.task, outcome.family)] = outcome
     with results.open('a') as log:
         for task, family in wanted(args):
-            if (task, family) in done or args.report_only:
+            known = done.get((task, family))
+            if args.report_only or known and not (args.rerun_failed and known.result == 'fail'):
                 continue
             outcome = run_family(task, family, args.timeout)
             done[(task, family)] = outcome
