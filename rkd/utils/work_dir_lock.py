@@ -29,12 +29,14 @@ def _is_first_process(launcher: str) -> bool:
 
 def _holder(fd: int) -> str:
     """Who holds the lock on ``fd``'s file: a process of this machine, read from the kernel's
-    table of locks (``/proc/locks``: ``1: FLOCK ADVISORY WRITE <pid> <dev>:<inode> ...``)."""
-    inode = str(os.fstat(fd).st_ino)
+    table of locks (``/proc/locks``: ``1: FLOCK ADVISORY WRITE <pid> <maj>:<min>:<inode> ...``,
+    the device numbers in hex)."""
+    stat = os.fstat(fd)
+    file_id = f'{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}'
     try:
         with open('/proc/locks') as table:
             for fields in (line.split() for line in table):
-                if fields[1:2] == ['FLOCK'] and fields[5].rsplit(':', 1)[-1] == inode:
+                if fields[1:2] == ['FLOCK'] and fields[5] == file_id:
                     return f'pid {fields[4]}'
     except (OSError, IndexError):
         pass
