@@ -22,6 +22,8 @@ from mmengine.hooks import CheckpointHook
 
 from rkd.registry import HOOKS
 
+from .version import check_mmengine_version
+
 PARTIAL_SUFFIX = '.rkd-partial'  # a write in progress, or one a kill cut short
 
 
@@ -71,6 +73,7 @@ class AtomicCheckpointHook(CheckpointHook):
     """
 
     def __init__(self, *args, backend_args: Optional[dict] = None, **kwargs) -> None:
+        check_mmengine_version()
         super().__init__(*args, backend_args=backend_args or dict(backend='atomic_local'),
                          **kwargs)
 

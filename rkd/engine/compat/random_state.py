@@ -27,6 +27,8 @@ from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
 from rkd.registry import HOOKS
 
+from .version import check_mmengine_version
+
 CHECKPOINT_KEY = 'random_state'
 
 
@@ -159,6 +161,7 @@ class RandomStateHook(Hook):
     priority = 'VERY_HIGH'  # restore before other hooks draw; gather before CheckpointHook saves
 
     def __init__(self) -> None:
+        check_mmengine_version()
         self._resumed: Optional[dict] = None
         self._original_loader = None
         self._gathered: Optional[Tuple[int, List[dict]]] = None  # (runner.iter, states by rank)
