@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from mmengine.hooks import Hook
+from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 from test_non_finite_guard_hook import Images
 from torch.utils.data import DataLoader
@@ -28,13 +29,14 @@ class FreezeStudent(Hook):
         runner.model.student.requires_grad_(False)
 
 
-def train(tmp_path, *hooks, max_iters: int = 1, model=None, **optim_wrapper) -> Runner:
+def train(tmp_path, *hooks, max_iters: int = 1, model=None, optim_wrapper=None,
+          **optim_options) -> Runner:
     runner = Runner(
         model=model or reviewkd_algorithm(), work_dir=str(tmp_path),
         experiment_name=f'student_check_{uuid.uuid4().hex}', default_scope='mmpretrain',
         train_dataloader=DataLoader(Images(), batch_size=2, collate_fn=collate),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01), **optim_wrapper),
+        optim_wrapper=optim_wrapper or dict(optimizer=dict(type='SGD', lr=0.01), **optim_options),
         default_hooks=dict(checkpoint=None),
         custom_hooks=[*hooks, StudentUpdateCheckHook()])
     runner.train()
@@ -50,6 +52,13 @@ def test_a_student_at_lr_0_is_named(tmp_path):
     custom = dict(student=dict(lr_mult=0.0))  # the student's lr only
     with pytest.raises(FrozenStudentError, match='learning rate is 0'):
         train(tmp_path, paramwise_cfg=dict(custom_keys=custom))
+
+
+def test_a_student_left_out_of_the_optimizer_is_named(tmp_path, mmpretrain_scope):
+    model = MODELS.build(reviewkd_algorithm())
+    distiller_only = OptimWrapper(torch.optim.SGD(model.distiller.parameters(), lr=0.01))
+    with pytest.raises(FrozenStudentError, match='None of them is in the optimizer'):
+        train(tmp_path, model=model, optim_wrapper=distiller_only)
 
 
 def test_a_run_that_trains_the_student_goes_on(tmp_path):
