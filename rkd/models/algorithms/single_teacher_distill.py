@@ -10,8 +10,8 @@ from rkd.checkpoint import load_weights
 from rkd.registry import MODELS
 
 from ..distillers import BaseDistiller
-from .feature_teacher import FeatureTeacher
 from .batch_of_one import explained_batch_of_one
+from .feature_teacher import FeatureTeacher
 from .model_builder import build_task_model, initialise_for_probe
 from .probe_state import preserved_random_state, training_mode
 from .stride_pairing import AUTO, pair_levels
