@@ -7,9 +7,6 @@ The config runs as it is but for data, 64 px crops, 3 classes, a few iterations,
 one block a stage (8 to 64 channels) and no ImageNet initialisation of the student.
 """
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from mmengine.registry import DefaultScope
 from rkd.registry import MODELS
 
 from seg_data import CLASSES, dataset_cfg, write_shapes_dataset
+from tool_runs import run_tool
 
 REPO = Path(__file__).parents[2]
 CONFIG = REPO / 'configs/cross_task/reviewkd_convnext-t-in1k_segformer_mit-b0_8xb2-160k_ade20k-512x512.py'  # noqa: E501
@@ -66,12 +64,6 @@ def write_config(tmp_path: Path, data_root: Path, checkpoint: Path) -> Path:
         f'default_hooks = dict(checkpoint=dict(interval={ITERS}), logger=dict(interval=1))',
     ]) + '\n')
     return config
-
-
-def run_tool(*args: str) -> None:
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    subprocess.run([sys.executable, str(REPO / 'tools' / args[0]), *args[1:]], check=True,
-                   cwd=REPO, env=env, timeout=600)
 
 
 def test_classifier_backbone_teaches_segformer_through_the_tools(tmp_path):

@@ -1,62 +1,21 @@
 """End to end on a tiny COCO-format dataset: tools/train.py on the shipped COCO distillation
 configs (thin networks swapped in), tools/test.py on the exported student with mmdet's
 CocoMetric, and a strict load of the student into the plain mmdet detector."""
-import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from PIL import Image
 
+from coco_data import CLASSES, write_coco
 from tiny_detectors import tiny_detector
+from tool_runs import run_tool
 
 REPO = Path(__file__).parents[2]
-CLASSES = ('square', 'disk')
-IMAGE_SIZES = [(96, 128), (128, 96), (112, 112), (128, 128)]  # (h, w)
 
 pytestmark = pytest.mark.slow
-
-
-def write_coco(root: Path, seed: int = 0) -> Path:
-    """Images of coloured squares and disks on noise, with COCO boxes and polygon masks."""
-    rng = np.random.default_rng(seed)
-    (root / 'images').mkdir(parents=True)
-    images, annotations = [], []
-    for image_id, (h, w) in enumerate(IMAGE_SIZES, start=1):
-        pixels = rng.integers(0, 80, (h, w, 3), dtype=np.uint8)
-        yy, xx = np.mgrid[:h, :w]
-        for label, name in enumerate(CLASSES, start=1):
-            size = int(rng.integers(24, 40))
-            x0, y0 = int(rng.integers(0, w - size)), int(rng.integers(0, h - size))
-            if name == 'square':
-                inside = (xx >= x0) & (xx < x0 + size) & (yy >= y0) & (yy < y0 + size)
-                polygon = [x0, y0, x0 + size, y0, x0 + size, y0 + size, x0, y0 + size]
-            else:
-                r, cx, cy = size / 2, x0 + size / 2, y0 + size / 2
-                inside = (xx - cx)**2 + (yy - cy)**2 <= r * r
-                angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
-                polygon = np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], 1)
-                polygon = polygon.ravel().round(1).tolist()
-            pixels[inside] = (220, 40, 40) if name == 'square' else (40, 220, 40)
-            annotations.append(dict(id=len(annotations) + 1, image_id=image_id,
-                                    category_id=label, bbox=[x0, y0, size, size],
-                                    area=float(inside.sum()), segmentation=[polygon],
-                                    iscrowd=0))
-        file_name = f'{image_id}.png'
-        Image.fromarray(pixels).save(root / 'images' / file_name)
-        images.append(dict(id=image_id, file_name=file_name, height=h, width=w))
-    categories = [dict(id=i, name=name) for i, name in enumerate(CLASSES, start=1)]
-    ann_file = root / 'annotations.json'
-    ann_file.write_text(json.dumps(dict(images=images, annotations=annotations,
-                                        categories=categories)))
-    return ann_file
 
 
 def data_settings(root: Path, with_mask: bool) -> dict:
@@ -99,16 +58,6 @@ def student_and_teacher(student_kind: str, teacher_kind: str):
         student.train_cfg.rcnn.sampler.num = 64
     scored_everywhere(student)
     return student, tiny_detector(teacher_kind, width=16, channels=32)
-
-
-def run_tool(*args: str) -> str:
-    """Run a tool on one intra-op thread: tiny networks gain nothing from a second one, and on
-    a busy CI machine threads waiting on each other made a 1 s step take 20 s."""
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    done = subprocess.run([sys.executable, str(REPO / 'tools' / args[0]), *args[1:]],
-                          cwd=REPO, timeout=600, capture_output=True, text=True, env=env)
-    assert done.returncode == 0, f'{args[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}'
-    return done.stdout + done.stderr
 
 
 @pytest.mark.parametrize('shipped,student_kind,teacher_kind,metrics', [

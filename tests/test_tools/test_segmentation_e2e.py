@@ -6,15 +6,13 @@ The shipped config runs as it is but for data, 64 px crops, 3 classes, a few ite
 downloaded weights (random teacher, no ImageNet initialisation of the student).
 """
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from seg_data import CLASSES, dataset_cfg, write_shapes_dataset
+from tool_runs import run_tool
 
 REPO = Path(__file__).parents[2]
 DISTILL = REPO / 'configs/cityscapes/reviewkd_pspnet_r101-d8_pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py'  # noqa: E501
@@ -56,13 +54,6 @@ def write_configs(tmp_path: Path, data_root: Path) -> tuple:
                        'model = dict(student=segmentor, teacher=dict(checkpoint=None))\n')
     student.write_text(f'_base_ = [{STUDENT!r}]\n' + overrides + 'model = segmentor\n')
     return distill, student
-
-
-def run_tool(*args: str) -> None:
-    # One intra-op thread: on a shared 2-core machine a second one made each step 4x slower.
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    subprocess.run([sys.executable, str(REPO / 'tools' / args[0]), *args[1:]], check=True,
-                   cwd=REPO, env=env, timeout=600)
 
 
 def test_distill_export_and_score_with_mmseg(tmp_path):

@@ -1,7 +1,4 @@
 """End to end: tools/train.py on a distillation config, --resume, export, strict load, predict."""
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -9,15 +6,9 @@ from mmengine.fileio import load
 from mmengine.registry import DefaultScope
 
 from helpers import tiny_classifier, write_config, write_image_folder
-
-REPO = Path(__file__).parents[2]
+from tool_runs import run_tool
 
 pytestmark = pytest.mark.slow
-
-
-def run_tool(*args: str) -> None:
-    subprocess.run([sys.executable, str(REPO / 'tools' / args[0]), *args[1:]], check=True,
-                   cwd=REPO, timeout=300)
 
 
 def test_train_resume_test_export_and_strict_load(tmp_path):
