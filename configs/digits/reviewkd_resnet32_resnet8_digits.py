@@ -1,4 +1,5 @@
-# ReviewKD: resnet32 -> resnet8 on digits, same data and schedule as the student's own config.
+# ReviewKD: resnet32 -> resnet8 on digits, same data and schedule as the student's own config
+# (100 training images, 60 epochs); the teacher was trained on all 957.
 # Train the teacher first (configs/digits/resnet32_digits.py), then point `checkpoint` at it:
 #   --cfg-options model.teacher.checkpoint=work_dirs/resnet32_digits/epoch_30.pth
 _base_ = ['./resnet8_digits.py', '../_base_/rkd_runtime.py']
@@ -20,10 +21,9 @@ model = dict(
             dict(source=f'backbone.layer{i}.4.relu', io='input', call=-1) for i in (1, 2, 3)
         ] + ['neck'],
         connector=dict(type='rkd.ABFConnector'),
-        # The paper's weight for its narrow CIFAR ResNets (resnet56 -> resnet20). On the digits
-        # validation split (3 seeds) 5.0, the weight of its wide pairs, was as good (98.4 vs
-        # 98.2, two images in 900): the paper's value stays.
-        loss=dict(type='rkd.HCLoss', loss_weight=0.6),
+        # Chosen on the validation split (seeds 0-2) among 0.6 (the paper's weight for its
+        # narrow CIFAR ResNets), 2.0, 5.0 (its wide pairs) and 10.0: configs/digits/README.md.
+        loss=dict(type='rkd.HCLoss', loss_weight=5.0),
         # The paper's 20 of 240 epochs, scaled to this schedule.
-        warmup=dict(length=3, by_epoch=True)),
-    probe_input_shape=(3, 32, 32))
+        warmup=dict(length=5, by_epoch=True)),
+    probe_input_shape=(3, 16, 16))

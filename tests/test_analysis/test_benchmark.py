@@ -20,7 +20,7 @@ CONFIGS = Path(__file__).parents[2] / 'configs'
 FAMILIES = {
     'cifar100/reviewkd_resnet56_resnet20_cifar100.py': [32, 32],
     'imagenet/reviewkd_resnet34_resnet18_in1k.py': [224, 224],
-    'digits/reviewkd_resnet32_resnet8_digits.py': [32, 32],
+    'digits/reviewkd_resnet32_resnet8_digits.py': [16, 16],
 }
 
 

@@ -1,5 +1,5 @@
 """tools/demo.py: end to end in its quick mode (three trainings, a table, a loadable student),
-and its exit status when a run fails."""
+its exit status when a run fails, which run its options reach, and the configs it compares."""
 import importlib.util
 import re
 import subprocess
@@ -68,3 +68,31 @@ def test_a_failed_run_is_reported_and_fails_the_demo(tmp_path, monkeypatch, caps
     rows = re.findall(r'^(?:teacher|student).*  (failed|90\.00)  ', capsys.readouterr().out,
                       flags=re.MULTILINE)
     assert rows.count('failed') == 3 - len(expected) and rows.count('90.00') == len(expected)
+
+
+def test_student_options_leave_the_teacher_alone(monkeypatch):
+    demo = load_demo_module()
+    monkeypatch.setattr(sys, 'argv', ['demo.py', '--seed', '3', '--epochs', '40',
+                                      '--num-train', '50'])
+    options = demo.run_options(demo.parse_args())
+    assert options['teacher'] == {'randomness.seed': 3}
+    for name in ('student', 'reviewkd'):
+        assert options[name]['train_cfg.max_epochs'] == options[name]['param_scheduler.end'] == 40
+        assert options[name]['train_dataloader.dataset.num_train'] == 50
+    assert options['reviewkd']['model.distiller.warmup.length'] == 4  # 20/240 of 40, rounded up
+    assert 'model.distiller.warmup.length' not in options['student']
+
+
+def test_the_student_alone_and_with_reviewkd_share_data_and_schedule():
+    """The demo's comparison is fair: the two student runs differ in the teacher only, and the
+    teacher trains on every training image, more than the students get."""
+    configs = {name: Config.fromfile(path) for name, path in load_demo_module().CONFIGS.items()}
+    student, reviewkd, teacher = configs['student'], configs['reviewkd'], configs['teacher']
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
+                'param_scheduler', 'optim_wrapper', 'data_preprocessor'):
+        assert reviewkd[key] == student[key], key
+    assert reviewkd.model.student == student.model
+    assert teacher.train_dataloader.dataset.get('num_train') is None
+    assert student.train_dataloader.dataset.num_train < 957
+    side = student.train_dataloader.dataset.image_size
+    assert reviewkd.model.probe_input_shape[1:] == (side, side)
