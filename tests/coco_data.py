@@ -11,7 +11,8 @@ IMAGE_SIZES = [(96, 128), (128, 96), (112, 112), (128, 128)]  # (h, w)
 
 def write_coco(root: Path, seed: int = 0, classes: tuple = CLASSES) -> Path:
     """Images of coloured squares and disks on noise, with COCO boxes and polygon masks; the
-    two categories are named ``classes``."""
+    file's categories are named ``classes`` (all of COCO's 80, for a stock head), the squares
+    and disks being of the first two."""
     rng = np.random.default_rng(seed)
     (root / 'images').mkdir(parents=True)
     images, annotations = [], []

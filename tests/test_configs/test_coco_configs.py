@@ -15,9 +15,9 @@ import yaml
 from mmengine.config import Config
 from mmengine.hub import get_config
 from mmengine.optim import OptimWrapper
-from mmengine.registry import MODELS, DefaultScope
 from mmengine.utils import import_modules_from_strings
 
+from rkd.apis import build_distillation
 from rkd.models.algorithms.synthetic_batch import synthetic_samples
 
 REPO = Path(__file__).parents[2]
@@ -84,8 +84,7 @@ def test_config_builds_and_trains_one_step(path):
     torch.manual_seed(0)
     cfg = load(path)
     assert cfg.default_scope == 'mmdet'
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(offline(cfg.model))
+    model = build_distillation(cfg, offline(cfg.model))  # as the Runner builds it
     model.init_weights()
     model.train()
     student = model.student if path in DISTILL else model

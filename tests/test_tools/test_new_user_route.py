@@ -37,7 +37,6 @@ CASES = {
 }
 # mmdet 3.3's SSDHead cannot predict (open-mmlab/mmdetection#11305): its test pass fails alone
 PREDICTS = {'mobilevit', 'rtmdet', 'deformable_detr'}
-COCO_CLASSES = ('person', 'bicycle')  # the first two of COCO's 80
 
 
 def data_lines(task: str, root: Path, size: int) -> str:
@@ -100,7 +99,8 @@ def test_a_stock_pair_trains_tests_and_exports_by_config(tmp_path, case):
     if task == CLASSIFICATION:
         write_image_folder(root, classes=2, per_class=2)
     else:
-        write_coco(root, classes=COCO_CLASSES)
+        from mmdet.datasets import CocoDataset
+        write_coco(root, classes=CocoDataset.METAINFO['classes'])
     data = data_lines(task, root, size)
 
     def write(name: str, recorders: str) -> str:
