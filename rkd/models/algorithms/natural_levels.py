@@ -18,6 +18,8 @@ from .probe_state import preserved_random_state, training_mode
 from .synthetic_batch import synthetic_batch, task_of
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.LeakyReLU, nn.Sigmoid)
+# Dots in the deepest module name a level is taken from ('backbone.stages.0').
+LEVEL_DEPTH = 2
 # Children of a backbone that are its stem, not a stage.
 STEM_NAMES = ('stem', 'conv1', 'bn1', 'relu', 'maxpool', 'norm0', 'conv0')
 
@@ -37,6 +39,8 @@ class ModuleRecord:
     is_sequence: bool = False  # the output is a tuple or list (its maps are elements)
     elements: List[int] = field(default_factory=list)  # per tensor: its index in that sequence
     length: int = 1  # of that sequence
+    modified_in_place: bool = False  # the output was overwritten later in the step
+    kept: list = field(default_factory=list, repr=False)  # (tensor, version), during the step
 
     @property
     def activation(self) -> str:
@@ -77,6 +81,8 @@ def _recording(model: nn.Module) -> Iterator[Dict[str, ModuleRecord]]:
             entry.shapes = [tuple(t.shape) for t in tensors]
             entry.signed = [bool((t < 0).any()) if t.is_floating_point() else False
                             for t in tensors]
+            if entry.name.count('.') <= LEVEL_DEPTH:  # where levels are looked for
+                entry.kept = [(t, t._version) for t in tensors]
         return record
 
     handles = []
@@ -93,6 +99,9 @@ def _recording(model: nn.Module) -> Iterator[Dict[str, ModuleRecord]]:
     finally:
         for handle in handles:
             handle.remove()
+        for entry in records.values():
+            entry.modified_in_place = any(t._version != v for t, v in entry.kept)
+            entry.kept = []
 
 
 def explore(model: nn.Module, input_size: Sequence[int] = (64, 64), channels: int = 3,
@@ -126,6 +135,24 @@ def natural_levels(model: nn.Module, records: List[ModuleRecord]) -> List[Level]
     """The levels ReviewKD distils, shallow -> deep: a detector's or segmentor's neck outputs
     (FPN levels); else the backbone's stage outputs (each element of a multi-scale output, or its
     non-stem child stages), plus a classifier's pooled embedding."""
+    by_name = {r.name: r for r in records}
+    return [_copied_if_overwritten(level, by_name) for level in _levels(model, records)]
+
+
+def _copied_if_overwritten(level: Level, by_name: Dict[str, ModuleRecord]) -> Level:
+    """``level``, recorded as a copy where its module's output is overwritten later in the
+    step (a TNT adds into its blocks' outputs in place): the recorder would refuse it."""
+    recorder = level.recorder
+    source = recorder if isinstance(recorder, str) else recorder['source']
+    if isinstance(recorder, dict) and recorder.get('io') == 'input' \
+            or not by_name[source].modified_in_place:
+        return level
+    level.recorder = dict(source=recorder) if isinstance(recorder, str) else dict(recorder)
+    level.recorder['clone'] = True
+    return level
+
+
+def _levels(model: nn.Module, records: List[ModuleRecord]) -> List[Level]:
     by_name = {r.name: r for r in records}
     levels: List[Level] = []
     neck_maps = _elements(by_name['neck']) if 'neck' in by_name else []

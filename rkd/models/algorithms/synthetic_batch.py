@@ -48,11 +48,12 @@ def label_bound(model: nn.Module) -> int:
 
 
 def input_channels(model: nn.Module, default: int = 3) -> int:
-    """The image channels ``model`` takes: as many as its data preprocessor normalises
-    separately, else those of its first convolution (1 for LeNet on MNIST), else ``default``."""
+    """The image channels ``model`` takes: as many as its data preprocessor normalises; with
+    one mean for all, those of its first convolution (1 for LeNet on MNIST); ``default`` when
+    it normalises nothing (a YOLOX's first convolution takes its Focus stem's 12 channels)."""
     mean = getattr(getattr(model, 'data_preprocessor', None), 'mean', None)
-    if mean is not None and mean.numel() > 1:
-        return mean.numel()
+    if mean is None or mean.numel() > 1:
+        return default if mean is None else mean.numel()
     first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     return default if first_conv is None else first_conv.in_channels
 
@@ -120,7 +121,11 @@ def _detection_sample(size: Tuple[int, int], bound: int, generator: torch.Genera
         labels=torch.randint(bound, (BOXES_PER_IMAGE, ), generator=generator))
     if with_masks:
         instances.masks = BitmapMasks(masks, *size)
-    return DetDataSample(metainfo=_meta(size), gt_instances=instances)
+    # as mmdet's PackDetInputs packs them: the crowd boxes apart (CrowdDet's sampler reads
+    # them), and where the image lies in its canvas (CenterNet's predict reads it)
+    ignored = InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))
+    metainfo = dict(_meta(size), border=(0, size[0], 0, size[1]))
+    return DetDataSample(metainfo=metainfo, gt_instances=instances, ignored_instances=ignored)
 
 
 def _segmentation_sample(size: Tuple[int, int], bound: int, generator: torch.Generator):

@@ -97,3 +97,23 @@ def test_a_tuple_with_other_things_than_tensors_is_recorded_by_element():
         model.extract_feat(torch.randn(2, 3, 16, 16))
         feature, = recorded.features()
     assert feature.shape == (*levels[-1].shape, 1, 1)
+
+
+def test_a_stage_output_overwritten_later_in_the_step_is_recorded_as_a_copy():
+    """TNT adds into its blocks' outputs in place: a recorder of one would refuse the map it
+    holds, so 'auto' records a copy of it."""
+    from rkd.models.recorders import RecorderGroup
+    model = dict(tiny_classifier(base_channels=4))
+    model['backbone'] = dict(model['backbone'], out_indices=(3, ))
+    model = build(model, 'mmpretrain')
+    layer2 = model.backbone.layer2.forward
+    model.backbone.layer2.forward = lambda x: layer2(x.mul_(1.0))  # overwrites layer1's output
+    levels = natural_levels(model, explore(model, (16, 16)))
+    assert [level.recorder for level in levels][:2] == [
+        dict(source='backbone.layer1', clone=True), 'backbone.layer2']
+    group = RecorderGroup([levels[0].recorder], network='the student')
+    group.bind(model)
+    with torch.no_grad(), group.recording() as recorded:
+        model.extract_feat(torch.randn(2, 3, 16, 16))
+        feature, = recorded.features()  # no "modified in place" error
+    assert feature.shape == levels[0].shape
