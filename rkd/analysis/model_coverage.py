@@ -39,6 +39,11 @@ TASKS = ('mmpretrain', 'mmdet', 'mmseg')
 SIZES = (64, 128, 224, 512)
 # Distinct models of a folder built to choose its pair.
 CANDIDATES = 6
+# The SGD steps that train a pair, and its student alone: gradients clipped as mmdet's
+# configs clip them (a random teacher's features can be huge, and a random CornerNet's
+# gradients took it to NaN in one step).
+LEARNING_RATE = 1e-4
+CLIP_GRAD = dict(max_norm=35, norm_type=2)
 
 
 @dataclass
@@ -138,7 +143,7 @@ def check_pair(task: str, family: str, student: str, teacher: str,
             return outcome
         except StageFailure as failure:
             try:
-                _both_train_alone_at(student, teacher, size)
+                _both_train_alone_at(student, teacher, size, steps)
             except StageFailure as alone:
                 alone_failures.append(alone)
                 continue
@@ -175,12 +180,14 @@ def run_family(task: str, family: str, timeout: int = 600,
     return outcome
 
 
-def _both_train_alone_at(student: str, teacher: str, size: int) -> None:
-    """Whether the student alone and the teacher alone build, run a training step and predict
-    at ``size``: the failure of the first that does not, as a :class:`StageFailure`."""
-    for stage, config in (('student alone', student), ('teacher alone', teacher)):
+def _both_train_alone_at(student: str, teacher: str, size: int, steps: int) -> None:
+    """Whether the student alone (``steps`` steps, as the distillation trains it) and the
+    teacher alone (one) train and predict at ``size``: the failure of the first that does not,
+    as a :class:`StageFailure`."""
+    for stage, config, its_steps in (('student alone', student, steps),
+                                     ('teacher alone', teacher, 1)):
         with _stage(stage):
-            _train_step_alone(config, size, reload=stage == 'student alone')
+            _train_alone(config, size, its_steps, reload=stage == 'student alone')
 
 
 def _own_sizes(config: str) -> List[int]:
@@ -196,20 +203,25 @@ def _own_sizes(config: str) -> List[int]:
     return [size for size in named if isinstance(size, int)]
 
 
-def _train_step_alone(config: str, size: int, reload: bool) -> None:
-    """A training step and a prediction of the model of ``config``, as the model's own
-    training and test loops would run them; with ``reload``, its state dict loaded strictly
-    into a new model, as its own checkpoint would be (a student's is, after distillation)."""
+def _train_alone(config: str, size: int, steps: int, reload: bool) -> None:
+    """``steps`` training steps with the distillation's optimizer and a prediction of the
+    model of ``config``, as the model's own training and test loops would run them; with
+    ``reload``, its state dict loaded strictly into a new model, as its own checkpoint would be
+    (a student's is, after distillation)."""
     model = build_task_model(config)
     initialise_for_probe(model, runner_inits_again=False)  # as the runner would, offline
     channels = input_channels(model)
-    inputs, samples = synthetic_batch(model, 2, (size, size), channels)
+    optimizer = OptimWrapper(torch.optim.SGD(model.parameters(), lr=LEARNING_RATE),
+                             clip_grad=CLIP_GRAD)
     with training_mode(model):
-        loss, _ = model.parse_losses(model.loss(inputs, samples))
-    loss.backward()
-    if not math.isfinite(loss.item()):
-        raise FloatingPointError(f'a non-finite loss alone: {loss.item()}')
-    inputs, samples = synthetic_batch(model, 2, (size, size), channels, seed=1)
+        for step in range(steps):
+            inputs, samples = synthetic_batch(model, 2, (size, size), channels, seed=step)
+            loss, _ = model.parse_losses(model.loss(inputs, samples))
+            if not math.isfinite(loss.item()):  # CornerNet's after one step at 64 px
+                raise FloatingPointError(f'a non-finite loss alone at step {step + 1}: '
+                                         f'{loss.item()}')
+            optimizer.update_params(loss)
+    inputs, samples = synthetic_batch(model, 2, (size, size), channels, seed=steps)
     model.eval()
     with torch.no_grad():
         model(inputs, samples, mode='predict')
@@ -235,7 +247,8 @@ def _distill(student: str, teacher: str, size: int, steps: int) -> dict:
         drop_pretrained_init(algorithm.student)  # random weights: nothing to download
         algorithm.init_weights()
         optimizer = OptimWrapper(torch.optim.SGD(
-            [p for p in algorithm.parameters() if p.requires_grad], lr=1e-4))
+            [p for p in algorithm.parameters() if p.requires_grad], lr=LEARNING_RATE),
+            clip_grad=CLIP_GRAD)
     with _stage('train'):
         algorithm.train()
         for step in range(steps):

@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from ..recorders.tokens import TokenLayout, square_layout
 from .probe_state import preserved_random_state, training_mode
 from .synthetic_batch import synthetic_batch, task_of
 
@@ -171,7 +172,7 @@ def _levels(model: nn.Module, records: List[ModuleRecord]) -> List[Level]:
         levels += [Level(r.name, r.shapes[0], r.activation, _pre_activation(r, records))
                    for r in _last_of_each_size(stages)]
     else:
-        levels += _token_levels(by_name, records)
+        levels += _token_levels(model, by_name, records)
     if task_of(model) in ('mmdet', 'mmseg'):  # a backbone teacher may pool, as a classifier
         return levels
     neck, head_input = by_name.get('neck'), by_name.get('head.layers.head')
@@ -219,21 +220,45 @@ def _last_of_each_size(stages: List[ModuleRecord]) -> List[ModuleRecord]:
             if after is None or after.shapes[0][2:] != stage.shapes[0][2:]]
 
 
-def _token_levels(by_name: Dict[str, ModuleRecord], records: List[ModuleRecord],
-                  count: int = 4) -> List[Level]:
+def _token_levels(model: nn.Module, by_name: Dict[str, ModuleRecord],
+                  records: List[ModuleRecord], count: int = 4) -> List[Level]:
     """A transformer backbone's (N, L, C) blocks, ``count`` of them evenly spaced, the last
-    through the final norm when it ran; recorders turn their tokens into maps."""
-    blocks = [r for r in records if r.name.count('.') == 2 and r.shapes
-              and r.name.startswith(('backbone.layers.', 'backbone.stages.'))
-              and len(r.shapes[0]) == 3]
+    through the final norm when it ran; recorders turn their tokens into maps. A block that
+    also returns other tokens (a TNT's pixel tokens, N * L of them) gives the image's."""
+    backbone = by_name.get('backbone')
+    batch = backbone.shapes[-1][0] if backbone is not None and backbone.shapes else None
+    blocks = []
+    for record in records:
+        if record.name.count('.') != 2 or \
+                not record.name.startswith(('backbone.layers.', 'backbone.stages.')):
+            continue
+        image_tokens = [i for i, shape in enumerate(record.shapes)
+                        if len(shape) == 3 and batch in (None, shape[0])]
+        if image_tokens:
+            blocks.append((record, image_tokens[0]))
     if not blocks:
         return []
     step = len(blocks) / min(count, len(blocks))
     chosen = [blocks[round(step * (i + 1)) - 1] for i in range(min(count, len(blocks)))]
     final_norm = by_name.get('backbone.ln1')
     if final_norm is not None and final_norm.shapes and len(final_norm.shapes[0]) == 3:
-        chosen[-1] = final_norm
-    return [Level(r.name, r.shapes[0], r.activation) for r in chosen]
+        chosen[-1] = (final_norm, 0)
+    return [Level(_token_recorder(model, r, i), r.shapes[i], r.activation) for r, i in chosen]
+
+
+def _token_recorder(model: nn.Module, record: ModuleRecord, index: int) -> Recorder:
+    """The recorder of the ``index``-th tensor of ``record``, tokens: with their grid and
+    extra tokens where no module above it says them (a TNT has no ``patch_embed``)."""
+    recorder = dict(source=record.name, element=record.elements[index]) \
+        if record.is_sequence else record.name
+    layout = TokenLayout(record.name)
+    layout.bind(model)
+    square = square_layout(record.shapes[index][1])
+    if layout.owner is not None or square is None:
+        return recorder
+    grid, extra = square
+    recorder = dict(source=recorder) if isinstance(recorder, str) else recorder
+    return dict(recorder, grid=grid, extra_tokens=extra)
 
 
 def _elements(record: ModuleRecord) -> List[Level]:

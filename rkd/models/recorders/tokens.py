@@ -155,10 +155,20 @@ class TokenLayout:
             f'network has other than {self.extra}.')
 
 
-def _suggestion(source: str, length: int) -> str:
-    """A recorder config that reads ``length`` tokens: no or one extra token on a square."""
+def square_layout(length: int) -> Optional[Tuple[Grid, int]]:
+    """``((H, H), extra)``: ``length`` tokens as no, one or two extra tokens before a square
+    grid of patch tokens, if they can be."""
     for extra in (0, 1, 2):
         root = math.isqrt(length - extra)
         if root * root == length - extra:
-            return f'dict(source={source!r}, grid=({root}, {root}), extra_tokens={extra})'
-    return f'dict(source={source!r}, grid=(H, W), extra_tokens=K) with K + H x W = {length}'
+            return (root, root), extra
+    return None
+
+
+def _suggestion(source: str, length: int) -> str:
+    """A recorder config that reads ``length`` tokens: no or one extra token on a square."""
+    layout = square_layout(length)
+    if layout is None:
+        return f'dict(source={source!r}, grid=(H, W), extra_tokens=K) with K + H x W = {length}'
+    grid, extra = layout
+    return f'dict(source={source!r}, grid={grid}, extra_tokens={extra})'

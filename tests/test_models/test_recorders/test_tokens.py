@@ -158,3 +158,11 @@ def test_mmseg_vit_class_token_on_a_non_square_crop():
     (expected, ), feat = record(model, torch.randn(1, 3, 32, 64), 'layers.0')
     assert feat.shape == (1, 16, 4, 8)
     torch.testing.assert_close(feat, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('length,layout', [(196, ((14, 14), 0)), (197, ((14, 14), 1)),
+                                           (198, ((14, 14), 2)), (50, ((7, 7), 1)), (3, None)])
+def test_tokens_without_a_patch_embedding_read_as_extra_tokens_before_a_square(length, layout):
+    """What 'auto' writes on the recorder of a transformer whose grid no module says (TNT)."""
+    from rkd.models.recorders.tokens import square_layout
+    assert square_layout(length) == layout
