@@ -161,7 +161,7 @@ def test_mmseg_vit_class_token_on_a_non_square_crop():
 
 
 @pytest.mark.parametrize('length,layout', [(196, ((14, 14), 0)), (197, ((14, 14), 1)),
-                                           (198, ((14, 14), 2)), (50, ((7, 7), 1)), (3, None)])
+                                           (198, ((14, 14), 2)), (50, ((7, 7), 1)), (7, None)])
 def test_tokens_without_a_patch_embedding_read_as_extra_tokens_before_a_square(length, layout):
     """What 'auto' writes on the recorder of a transformer whose grid no module says (TNT)."""
     from rkd.models.recorders.tokens import square_layout
