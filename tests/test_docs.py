@@ -252,7 +252,7 @@ COMMANDS: Dict[str, Check] = {
         f'tools/test.py {DIGITS}/resnet8_digits.py {{tmp}}/reviewkd/student.pth --work-dir '
         f'{{tmp}}/test_student --cfg-options {TINY}', needs=(TEACHER_RUN, DISTILL_RUN)),
     PY + f'tools/test.py {DIGITS}/reviewkd_resnet32_resnet8_digits.py '
-    'work_dirs/reviewkd_resnet32_resnet8_digits/epoch_30.pth': Run(
+    'work_dirs/reviewkd_resnet32_resnet8_digits/epoch_60.pth': Run(
         f'tools/test.py {DIGITS}/reviewkd_resnet32_resnet8_digits.py {{tmp}}/reviewkd/epoch_1.pth '
         f'--work-dir {{tmp}}/test_pair --cfg-options {TINY} '
         f'model.teacher.checkpoint={TEACHER_CKPT}', needs=(TEACHER_RUN, DISTILL_RUN)),
@@ -261,7 +261,7 @@ COMMANDS: Dict[str, Check] = {
         f'--cfg-options {TINY} model.teacher.checkpoint={TEACHER_CKPT}', needs=(TEACHER_RUN, ),
         makes=('{tmp}/r14/student.pth', )),
     PY + f'tools/analysis_tools/visualize_abf.py {DIGITS}/reviewkd_resnet32_resnet8_digits.py '
-    'work_dirs/reviewkd_resnet32_resnet8_digits/epoch_30.pth IMAGE --out-dir work_dirs/abf_vis':
+    'work_dirs/reviewkd_resnet32_resnet8_digits/epoch_60.pth IMAGE --out-dir work_dirs/abf_vis':
     Run(f'tools/analysis_tools/visualize_abf.py {DIGITS}/reviewkd_resnet32_resnet8_digits.py '
         '{tmp}/reviewkd/epoch_1.pth {tmp}/digit.png --out-dir {tmp}/abf_vis --cfg-options '
         f'model.teacher.checkpoint={TEACHER_CKPT}', needs=(TEACHER_RUN, DISTILL_RUN),
