@@ -26,7 +26,9 @@ def test_a_tensor_kept_each_step_is_seen(tmp_path):
 
     class Leak(ResidentMemoryHook):
         def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-            kept.append(torch.zeros(2**20))  # 4 MiB a step
+            # 32 MiB a step, written: untouched zeros may never become resident, and a
+            # small block may reuse what the step freed
+            kept.append(torch.ones(2**23))
             super().after_train_iter(runner, batch_idx, data_batch, outputs)
 
     hook = Leak(start_iter=2)
