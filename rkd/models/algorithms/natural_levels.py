@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..recorders.tokens import TokenLayout, square_layout
-from .probe_state import distillation_mode, preserved_random_state, step
+from .probe_state import preserved_random_state, training_mode
 from .synthetic_batch import synthetic_batch, task_of
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.LeakyReLU, nn.Sigmoid)
@@ -106,14 +106,13 @@ def _recording(model: nn.Module) -> Iterator[Dict[str, ModuleRecord]]:
 
 
 def explore(model: nn.Module, input_size: Sequence[int] = (64, 64), channels: int = 3,
-            batch_size: int = 2, training: bool = True) -> List[ModuleRecord]:
+            batch_size: int = 2) -> List[ModuleRecord]:
     """The modules ``model`` runs in one training step (``model.loss`` on a synthetic batch of
-    its task, no gradients, state untouched), in the order they first run; with ``training``
-    False, in eval mode, as a distillation runs its teacher."""
+    its task, no gradients, state untouched), in the order they first run."""
     inputs, samples = synthetic_batch(model, batch_size, input_size, channels)
-    with torch.no_grad(), preserved_random_state(), distillation_mode(model, training), \
+    with torch.no_grad(), preserved_random_state(), training_mode(model), \
             _recording(model) as records:
-        step(model, training)(inputs, samples)
+        model.loss(inputs, samples)
     return sorted((r for r in records.values() if r.calls), key=lambda r: r.order)
 
 

@@ -1,7 +1,7 @@
 """Running a network for a build-time probe without changing anything a training run depends on."""
 import random
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -34,30 +34,3 @@ def training_mode(model: torch.nn.Module) -> Iterator[None]:
     finally:
         for module, mode in modes:
             module.training = mode
-
-
-@contextmanager
-def distillation_mode(model: torch.nn.Module, training: bool) -> Iterator[None]:
-    """``model`` in the mode a distillation step runs it: a student in :func:`training_mode`,
-    a teacher in eval mode (some backbones return other outputs in each: DDRNet adds its
-    context branch's map in training); every module's mode restored on exit."""
-    if training:
-        with training_mode(model):
-            yield
-        return
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, mode in modes:
-            module.training = mode
-
-
-def step(model: torch.nn.Module, training: bool) -> Callable:
-    """What a distillation step calls on ``model``: a student's ``loss``; a teacher's forward
-    in ``'tensor'`` mode (its head's loss may not run in eval mode: DDRNet's wants the
-    training-only context map)."""
-    if training:
-        return model.loss
-    return lambda inputs, samples: model(inputs, samples, mode='tensor')

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..recorders import RecorderGroup
 from .natural_levels import Recorder, explore, natural_levels
-from .probe_state import distillation_mode, preserved_random_state, step
+from .probe_state import preserved_random_state, training_mode
 from .synthetic_batch import synthetic_batch
 
 AUTO = 'auto'
@@ -110,11 +110,10 @@ def pair_levels(student: nn.Module, teacher: nn.Module, input_shape: Sequence[in
     for network, model, recorders in (('the student', student, student_recorders),
                                       ('the teacher', teacher, teacher_recorders)):
         auto = isinstance(recorders, str) and recorders == AUTO
-        training = network == 'the student'  # the teacher runs in eval mode
         if auto:
             recorders = _natural_recorders(model, network, size, channels,
-                                           teacher_pre_activation and not training, training)
-        sides.append((auto, probe_levels(model, network, recorders, size, channels, training)))
+                                           teacher_pre_activation and network == 'the teacher')
+        sides.append((auto, probe_levels(model, network, recorders, size, channels)))
     (student_auto, student_levels), (teacher_auto, teacher_levels) = sides
     pairs = _match(student_levels, teacher_levels)
     if not pairs:
@@ -143,8 +142,8 @@ def pair_levels(student: nn.Module, teacher: nn.Module, input_shape: Sequence[in
 
 
 def _natural_recorders(model: nn.Module, network: str, size: Sequence[int], channels: int,
-                       pre_activation: bool, training: bool) -> List[Recorder]:
-    levels = natural_levels(model, explore(model, size, channels, training=training))
+                       pre_activation: bool) -> List[Recorder]:
+    levels = natural_levels(model, explore(model, size, channels))
     if not levels:
         raise ValueError(
             f'\'auto\' found no feature level in {network} ({type(model).__name__}): no neck '
@@ -162,15 +161,14 @@ def _natural_recorders(model: nn.Module, network: str, size: Sequence[int], chan
 
 
 def probe_levels(model: nn.Module, network: str, recorders: Sequence[Recorder],
-                 size: Sequence[int], channels: int, training: bool = True) -> List[ProbedLevel]:
+                 size: Sequence[int], channels: int) -> List[ProbedLevel]:
     """The maps ``recorders`` read in one training step of ``model`` on a synthetic batch (no
-    gradients, state untouched; in eval mode unless ``training``, as a teacher runs); a
-    recorder of a tuple output gives a level per element."""
+    gradients, state untouched); a recorder of a tuple output gives a level per element."""
     group = RecorderGroup(recorders, network=network).bind(model)
     inputs, samples = synthetic_batch(model, 2, size, channels)
-    with torch.no_grad(), preserved_random_state(), distillation_mode(model, training), \
+    with torch.no_grad(), preserved_random_state(), training_mode(model), \
             group.recording():
-        step(model, training)(inputs, samples)
+        model.loss(inputs, samples)
         per_recorder = group.features_by_recorder()
         ranks_by_recorder = [recorder.recorded_ranks() for recorder in group.recorders]
     levels = []
