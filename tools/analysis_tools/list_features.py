@@ -1,11 +1,12 @@
 """List what a recorder can target in the networks of a config, and print recorder lists.
 
-Runs one training step of the student and the teacher of a ReviewKD config (or of the one model
-of a plain training config) on a synthetic batch and prints every module that ran: its type, how
-often it ran, the shapes of its outputs and whether they are pre- or post-activation. Modules
-marked ``*`` give the natural levels (stage outputs, FPN levels, pooled embedding). For a ReviewKD
-config it ends with the pairing ``'auto'`` recorders make (levels of equal stride, as a table)
-and the recorder lists that freeze it, ready to paste into the config.
+Runs the student and the teacher of a ReviewKD config as a distillation step does (the student's
+training step, the teacher in eval mode, a detector's or segmentor's as far as its neck; a plain
+config's model trains) on a synthetic batch and prints every module that ran: its type, how often
+it ran, the shapes of its outputs and whether they are pre- or post-activation. Modules marked
+``*`` give the natural levels (stage outputs, FPN levels, pooled embedding). For a ReviewKD config
+it ends with the pairing ``'auto'`` recorders make (levels of equal stride, as a table) and the
+recorder lists that freeze it, ready to paste into the config.
 
     python tools/analysis_tools/list_features.py CONFIG [--model student|teacher]
         [--input-size H W] [--teacher-pre-activation]
@@ -71,10 +72,12 @@ def main() -> None:
     channels, *size = input_shape(cfg, args.input_size)
     built = networks(cfg, args.model)
     for name, network in built.items():
-        records = explore(network, size, channels)
+        training = name != 'teacher'  # as the distillation runs it: a teacher in eval mode
+        records = explore(network, size, channels, training=training)
         levels = natural_levels(network, records)
-        print(f'{name}: {type(network).__name__}, one training step on 2 synthetic '
-              f'{size[0]}x{size[1]} images ({len(records)} modules ran; * natural levels)')
+        run = 'one training step' if training else 'its forward in eval mode'
+        print(f'{name}: {type(network).__name__}, {run} on 2 synthetic {size[0]}x{size[1]} '
+              f'images ({len(records)} modules ran; * natural levels)')
         print('\n'.join(format_table(records, levels)), end='\n\n')
         if set(built) != {'student', 'teacher'}:
             print('\n'.join(recorder_lines(f'{name}_recorders', levels)))

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..recorders.tokens import TokenLayout, square_layout
-from .probe_state import preserved_random_state, training_mode
+from .probe_state import distillation_mode, preserved_random_state, step
 from .synthetic_batch import synthetic_batch, task_of
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.LeakyReLU, nn.Sigmoid)
@@ -106,13 +106,14 @@ def _recording(model: nn.Module) -> Iterator[Dict[str, ModuleRecord]]:
 
 
 def explore(model: nn.Module, input_size: Sequence[int] = (64, 64), channels: int = 3,
-            batch_size: int = 2) -> List[ModuleRecord]:
+            batch_size: int = 2, training: bool = True) -> List[ModuleRecord]:
     """The modules ``model`` runs in one training step (``model.loss`` on a synthetic batch of
-    its task, no gradients, state untouched), in the order they first run."""
+    its task, no gradients, state untouched), in the order they first run; with ``training``
+    False, what a distillation runs of its teacher, in eval mode (``probe_state.step``)."""
     inputs, samples = synthetic_batch(model, batch_size, input_size, channels)
-    with torch.no_grad(), preserved_random_state(), training_mode(model), \
+    with torch.no_grad(), preserved_random_state(), distillation_mode(model, training), \
             _recording(model) as records:
-        model.loss(inputs, samples)
+        step(model, training)(inputs, samples)
     return sorted((r for r in records.values() if r.calls), key=lambda r: r.order)
 
 

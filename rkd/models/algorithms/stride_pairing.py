@@ -2,7 +2,8 @@
 
 A distiller config may say ``student_recorders='auto'`` and/or ``teacher_recorders='auto'``.
 Each ``'auto'`` side starts from its network's natural levels (``natural_levels.py``), a listed
-side from its list; one training step at the probe's input size gives every level's map, and a
+side from its list; one step at the probe's input size, as the distillation runs each network
+(the student's training step, the teacher's forward in eval mode), gives every level's map, and a
 student level is paired with the teacher level of the same stride (input size over map size,
 within a factor of sqrt(2), the nearest first, deeper levels first among equals, never crossing
 an earlier pair). A pooled embedding pairs only with a pooled embedding. Unpaired levels of an
@@ -18,7 +19,7 @@ from torch import nn
 
 from ..recorders import RecorderGroup
 from .natural_levels import Recorder, explore, natural_levels
-from .probe_state import preserved_random_state, training_mode
+from .probe_state import distillation_mode, preserved_random_state, step
 from .synthetic_batch import synthetic_batch
 
 AUTO = 'auto'
@@ -110,10 +111,11 @@ def pair_levels(student: nn.Module, teacher: nn.Module, input_shape: Sequence[in
     for network, model, recorders in (('the student', student, student_recorders),
                                       ('the teacher', teacher, teacher_recorders)):
         auto = isinstance(recorders, str) and recorders == AUTO
+        training = network == 'the student'  # the teacher runs in eval mode
         if auto:
             recorders = _natural_recorders(model, network, size, channels,
-                                           teacher_pre_activation and network == 'the teacher')
-        sides.append((auto, probe_levels(model, network, recorders, size, channels)))
+                                           teacher_pre_activation and not training, training)
+        sides.append((auto, probe_levels(model, network, recorders, size, channels, training)))
     (student_auto, student_levels), (teacher_auto, teacher_levels) = sides
     pairs = _match(student_levels, teacher_levels)
     if not pairs:
@@ -142,8 +144,8 @@ def pair_levels(student: nn.Module, teacher: nn.Module, input_shape: Sequence[in
 
 
 def _natural_recorders(model: nn.Module, network: str, size: Sequence[int], channels: int,
-                       pre_activation: bool) -> List[Recorder]:
-    levels = natural_levels(model, explore(model, size, channels))
+                       pre_activation: bool, training: bool) -> List[Recorder]:
+    levels = natural_levels(model, explore(model, size, channels, training=training))
     if not levels:
         raise ValueError(
             f'\'auto\' found no feature level in {network} ({type(model).__name__}): no neck '
@@ -161,14 +163,15 @@ def _natural_recorders(model: nn.Module, network: str, size: Sequence[int], chan
 
 
 def probe_levels(model: nn.Module, network: str, recorders: Sequence[Recorder],
-                 size: Sequence[int], channels: int) -> List[ProbedLevel]:
-    """The maps ``recorders`` read in one training step of ``model`` on a synthetic batch (no
-    gradients, state untouched); a recorder of a tuple output gives a level per element."""
+                 size: Sequence[int], channels: int, training: bool = True) -> List[ProbedLevel]:
+    """The maps ``recorders`` read in one step of ``model`` on a synthetic batch (no gradients,
+    state untouched): a training step, or unless ``training`` what a distillation runs of its
+    teacher (``probe_state.step``); a recorder of a tuple output gives a level per element."""
     group = RecorderGroup(recorders, network=network).bind(model)
     inputs, samples = synthetic_batch(model, 2, size, channels)
-    with torch.no_grad(), preserved_random_state(), training_mode(model), \
+    with torch.no_grad(), preserved_random_state(), distillation_mode(model, training), \
             group.recording():
-        model.loss(inputs, samples)
+        step(model, training, group.sources)(inputs, samples)
         per_recorder = group.features_by_recorder()
         ranks_by_recorder = [recorder.recorded_ranks() for recorder in group.recorders]
     levels = []

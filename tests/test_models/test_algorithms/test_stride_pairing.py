@@ -7,6 +7,7 @@ from mmengine.config import Config
 
 from rkd.apis import build_distillation
 from rkd.models.algorithms.stride_pairing import AUTO, pair_levels
+from rkd.models.algorithms.synthetic_batch import synthetic_batch
 from rkd.registry import MODELS
 
 from helpers import reviewkd_algorithm, tiny_classifier
@@ -108,3 +109,36 @@ def test_auto_outside_the_algorithm_is_refused():
     with pytest.raises(ValueError, match='resolved by rkd.SingleTeacherDistill'):
         MODELS.build(dict(type='rkd.ReviewKDDistiller', student_recorders=AUTO,
                           teacher_recorders=AUTO))
+
+
+def ddrnet(channels: int) -> dict:
+    """mmseg's DDRNet, thin: its backbone adds the context branch's map only in training."""
+    norm = dict(type='BN', requires_grad=True)
+    loss = dict(type='CrossEntropyLoss')
+    return dict(
+        type='EncoderDecoder',
+        data_preprocessor=dict(type='SegDataPreProcessor', mean=[0.0] * 3, std=[1.0] * 3,
+                               size=(64, 64)),
+        backbone=dict(type='DDRNet', in_channels=3, channels=channels, ppm_channels=16,
+                      norm_cfg=norm),
+        decode_head=dict(type='DDRHead', in_channels=channels * 4, channels=16, num_classes=3,
+                         norm_cfg=norm, loss_decode=[loss, dict(loss, loss_weight=0.4)]),
+        train_cfg=dict(), test_cfg=dict(mode='whole'))
+
+
+def test_the_teacher_is_probed_as_a_distillation_runs_it(mmseg_scope):
+    # in training the teacher would give two maps, in eval mode (as it teaches) one: 'auto'
+    # must pair what the teacher yields then
+    cfg = dict(type='rkd.SingleTeacherDistill', student=ddrnet(8),
+               teacher=dict(config=ddrnet(16), checkpoint=None),
+               distiller=dict(type='rkd.ReviewKDDistiller', student_recorders=AUTO,
+                              teacher_recorders=AUTO, loss=dict(type='rkd.HCLoss')),
+               probe_input_shape=(3, 64, 64))
+    model = MODELS.build(cfg)
+    student_feats, teacher_feats = model.probe_features(*synthetic_batch(model.student, 2,
+                                                                         (64, 64)))
+    # the student's two backbone maps (training), two stride-8 stages of the teacher's
+    assert model.distiller.student_recorders.sources == ['backbone']
+    assert [f.shape[-2:] for f in student_feats] == [(8, 8)] * 2
+    assert [f.shape[-2:] for f in teacher_feats] == [(8, 8)] * 2
+    assert all(s.startswith('backbone.') for s in model.distiller.teacher_recorders.sources)
