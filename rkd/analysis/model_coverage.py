@@ -30,7 +30,7 @@ from mmengine.runner import save_checkpoint
 from rkd.checkpoint import export_student, load_student, load_weights
 from rkd.models.algorithms.model_builder import (build_task_model, drop_pretrained_init,
                                                  initialise_for_probe)
-from rkd.models.algorithms.probe_state import training_mode
+from rkd.models.algorithms.probe_state import first_step_runtime_info, training_mode
 from rkd.models.algorithms.synthetic_batch import input_channels, synthetic_batch, task_of
 from rkd.registry import MODELS
 
@@ -213,7 +213,7 @@ def _train_alone(config: str, size: int, steps: int, reload: bool) -> None:
     channels = input_channels(model)
     optimizer = OptimWrapper(torch.optim.SGD(model.parameters(), lr=LEARNING_RATE),
                              clip_grad=CLIP_GRAD)
-    with training_mode(model):
+    with training_mode(model), first_step_runtime_info():  # as the runner's hooks set it
         for step in range(steps):
             inputs, samples = synthetic_batch(model, 2, (size, size), channels, seed=step)
             loss, _ = model.parse_losses(model.loss(inputs, samples))
@@ -249,7 +249,7 @@ def _distill(student: str, teacher: str, size: int, steps: int) -> dict:
         optimizer = OptimWrapper(torch.optim.SGD(
             [p for p in algorithm.parameters() if p.requires_grad], lr=LEARNING_RATE),
             clip_grad=CLIP_GRAD)
-    with _stage('train'):
+    with _stage('train'), first_step_runtime_info():  # as the runner's hooks set it
         algorithm.train()
         for step in range(steps):
             # a batch a step, as a data loader gives: heads convert their samples in place

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..recorders.tokens import TokenLayout, square_layout
-from .probe_state import distillation_mode, preserved_random_state, step
+from .probe_state import probing, step
 from .synthetic_batch import synthetic_batch, task_of
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.LeakyReLU, nn.Sigmoid)
@@ -111,8 +111,7 @@ def explore(model: nn.Module, input_size: Sequence[int] = (64, 64), channels: in
     its task, no gradients, state untouched), in the order they first run; with ``training``
     False, what a distillation runs of its teacher, in eval mode (``probe_state.step``)."""
     inputs, samples = synthetic_batch(model, batch_size, input_size, channels)
-    with torch.no_grad(), preserved_random_state(), distillation_mode(model, training), \
-            _recording(model) as records:
+    with probing(model, training), _recording(model) as records:
         step(model, training)(inputs, samples)
     return sorted((r for r in records.values() if r.calls), key=lambda r: r.order)
 

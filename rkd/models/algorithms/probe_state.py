@@ -5,6 +5,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
+from mmengine.logging import MessageHub
 
 from .synthetic_batch import task_of
 
@@ -23,6 +24,23 @@ def preserved_random_state() -> Iterator[None]:
         torch.set_rng_state(states[0])
         np.random.set_state(states[1])
         random.setstate(states[2])
+
+
+@contextmanager
+def first_step_runtime_info() -> Iterator[None]:
+    """Inside the block, the current message hub says epoch and iter 0 where it says nothing,
+    as mmengine's ``RuntimeInfoHook`` says from the first training step: a build-time probe runs
+    before the runner's loop, and some heads read them (TOOD's picks its assigner by epoch,
+    BoxInst's warms up by iter). What it set is taken back on exit."""
+    hub = MessageHub.get_current_instance()
+    unset = [key for key in ('epoch', 'iter') if hub.get_info(key) is None]
+    for key in unset:
+        hub.update_info(key, 0)
+    try:
+        yield
+    finally:
+        for key in unset:
+            hub.runtime_info.pop(key, None)
 
 
 @contextmanager
@@ -57,6 +75,15 @@ def distillation_mode(model: torch.nn.Module, training: bool) -> Iterator[None]:
     finally:
         for module, mode in modes:
             module.training = mode
+
+
+@contextmanager
+def probing(model: torch.nn.Module, training: bool = True) -> Iterator[None]:
+    """What a build-time probe runs ``model`` under: no gradients, the random state and the
+    message hub restored on exit, ``model`` in the mode a distillation step runs it."""
+    with torch.no_grad(), preserved_random_state(), first_step_runtime_info(), \
+            distillation_mode(model, training):
+        yield
 
 
 def stops_at_features(sources: Sequence[str]) -> bool:

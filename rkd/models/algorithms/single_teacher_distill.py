@@ -13,7 +13,7 @@ from ..distillers import BaseDistiller
 from .batch_of_one import explained_batch_of_one
 from .feature_teacher import FeatureTeacher
 from .model_builder import build_task_model, initialise_for_probe
-from .probe_state import preserved_random_state, training_mode
+from .probe_state import probing, stops_at_features
 from .stride_pairing import AUTO, pair_levels
 from .synthetic_batch import synthetic_batch, synthetic_samples
 from .teacher_bn import check_bn_mode, teacher_bn_mode
@@ -23,9 +23,6 @@ from .teacher_state import leave_teacher_out_of_state_dict
 
 # The log name of a student loss called just ``loss``, the name of mmengine's total.
 STUDENT_LOSS = 'loss_student'
-# Modules the task models run in ``extract_feat`` (mmpretrain, mmdet and mmseg alike): a teacher
-# recorded only there stops before its head.
-FEATURE_MODULES = ('backbone', 'neck')
 # Keys of the teacher dict that say which weights it has.
 WEIGHT_KEYS = ('checkpoint', 'strict')
 
@@ -93,9 +90,8 @@ class SingleTeacherDistill(BaseModel):
             self._paired_automatically(distiller, tuple(probe_input_shape)))
         self.distiller.student_recorders.bind(self.student)
         self.distiller.teacher_recorders.bind(self.teacher)
-        self._teacher_stops_at_features = all(
-            source.split('.')[0] in FEATURE_MODULES
-            for source in self.distiller.teacher_recorders.sources)
+        self._teacher_stops_at_features = stops_at_features(
+            self.distiller.teacher_recorders.sources)
         self._prepare_distiller(tuple(probe_input_shape))
         self._check_trainable()
 
@@ -197,7 +193,7 @@ class SingleTeacherDistill(BaseModel):
             data_samples = synthetic_samples(self.student, len(inputs), inputs.shape[-2:])
         batch = (f'{len(inputs)} synthetic {tuple(inputs.shape[1:])} images with '
                  f'{type(data_samples[0]).__name__}s')
-        with torch.no_grad(), preserved_random_state(), training_mode(self.student):
+        with probing(self.student):
             teacher_feats = _probed('the teacher', batch, self.distiller.teacher_recorders,
                                     lambda: self.teacher_features(inputs, data_samples))
             student_feats = _probed('the student', batch, self.distiller.student_recorders,

@@ -14,12 +14,11 @@ import math
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
-import torch
 from torch import nn
 
 from ..recorders import RecorderGroup
 from .natural_levels import Recorder, explore, natural_levels
-from .probe_state import distillation_mode, preserved_random_state, step
+from .probe_state import probing, step
 from .synthetic_batch import synthetic_batch
 
 AUTO = 'auto'
@@ -169,8 +168,7 @@ def probe_levels(model: nn.Module, network: str, recorders: Sequence[Recorder],
     teacher (``probe_state.step``); a recorder of a tuple output gives a level per element."""
     group = RecorderGroup(recorders, network=network).bind(model)
     inputs, samples = synthetic_batch(model, 2, size, channels)
-    with torch.no_grad(), preserved_random_state(), distillation_mode(model, training), \
-            group.recording():
+    with probing(model, training), group.recording():
         step(model, training, group.sources)(inputs, samples)
         per_recorder = group.features_by_recorder()
         ranks_by_recorder = [recorder.recorded_ranks() for recorder in group.recorders]

@@ -7,7 +7,7 @@ task's losses accept (labels, boxes and masks, segmentation maps).
 import functools
 import importlib
 import sys
-from typing import Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -19,8 +19,10 @@ from .feature_teacher import FeatureTeacher
 TASK_MODELS = (('mmdet', 'mmdet.models.detectors', 'BaseDetector'),
                ('mmseg', 'mmseg.models.segmentors', 'BaseSegmentor'),
                ('mmpretrain', 'mmpretrain.models.classifiers', 'BaseClassifier'))
-# Ground-truth objects per image of a detection batch.
+# Ground-truth objects per image of a detection batch, and precomputed proposals per image
+# (for a detector without an RPN).
 BOXES_PER_IMAGE = 3
+PROPOSALS_PER_IMAGE = 16
 
 
 def task_of(model: nn.Module) -> str:
@@ -73,17 +75,29 @@ def synthetic_samples(model: nn.Module, batch_size: int, size: Sequence[int],
                       seed: int = 0) -> list:
     """Data samples of the task of ``model`` for unpadded ``size`` images (``img_shape``,
     ``pad_shape`` and ``batch_input_shape`` all equal ``size``) with random ground truth:
-    ``BOXES_PER_IMAGE`` boxes with labels per image for a detector (and bitmap masks if it has
-    a mask branch), a ``gt_sem_seg`` map for a segmentor, a ``gt_label`` for a classifier."""
+    ``BOXES_PER_IMAGE`` boxes with labels per image for a detector, with what its stock
+    pipeline adds for its heads (:func:`detection_elements`); a ``gt_sem_seg`` map (and a
+    ``gt_edge_map``) for a segmentor; a ``gt_label`` for a classifier."""
     task = task_of(model)
     make = dict(mmdet=_detection_sample, mmseg=_segmentation_sample,
                 mmpretrain=_classification_sample, features=_image_sample)[task]
-    if task == 'mmdet' and not has_mask_branch(model):
-        make = functools.partial(_detection_sample, with_masks=False)
+    if task == 'mmdet':
+        make = functools.partial(_detection_sample, **detection_elements(model))
     generator = torch.Generator().manual_seed(seed)
     bound = label_bound(model)
     size = tuple(int(s) for s in size)
     return [make(size, bound, generator) for _ in range(batch_size)]
+
+
+def detection_elements(model: nn.Module) -> Dict[str, bool]:
+    """Which optional elements a detector's data samples carry, as its stock pipeline loads
+    them: masks for a mask branch, precomputed ``proposals`` for a two-stage detector without
+    an RPN (Fast R-CNN's ``LoadProposals``), a ``gt_sem_seg`` map for a semantic head (Panoptic
+    FPN's, SCNet's and HTC's ``LoadPanopticAnnotations`` / ``with_seg``)."""
+    return dict(with_masks=has_mask_branch(model),
+                with_proposals=getattr(model, 'with_rpn', True) is False,
+                with_semantic=any(name.rsplit('.', 1)[-1] == 'semantic_head'
+                                  for name, _ in model.named_modules()))
 
 
 def has_mask_branch(model: nn.Module) -> bool:
@@ -98,20 +112,22 @@ def _meta(size: Tuple[int, int]) -> dict:
                 scale_factor=(1.0, 1.0), flip=False)
 
 
-def _random_boxes(size: Tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+def _random_boxes(size: Tuple[int, int], generator: torch.Generator,
+                  count: int = BOXES_PER_IMAGE) -> torch.Tensor:
     """(x1, y1, x2, y2) boxes of an eighth to a half of the image side, inside the image."""
     height, width = size
     scale = torch.tensor([width, height], dtype=torch.float32)
-    corner = torch.rand(BOXES_PER_IMAGE, 2, generator=generator) * 0.5 * scale
-    extent = (0.125 + 0.375 * torch.rand(BOXES_PER_IMAGE, 2, generator=generator)) * scale
+    corner = torch.rand(count, 2, generator=generator) * 0.5 * scale
+    extent = (0.125 + 0.375 * torch.rand(count, 2, generator=generator)) * scale
     return torch.cat([corner, torch.minimum(corner + extent, scale)], dim=1)
 
 
 def _detection_sample(size: Tuple[int, int], bound: int, generator: torch.Generator,
-                      with_masks: bool = True):
+                      with_masks: bool = True, with_proposals: bool = False,
+                      with_semantic: bool = False):
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import BitmapMasks
-    from mmengine.structures import InstanceData
+    from mmengine.structures import InstanceData, PixelData
     boxes = _random_boxes(size, generator)
     masks = np.zeros((BOXES_PER_IMAGE, *size), dtype=np.uint8)
     for mask, (x1, y1, x2, y2) in zip(masks, boxes.long().tolist()):
@@ -125,14 +141,27 @@ def _detection_sample(size: Tuple[int, int], bound: int, generator: torch.Genera
     # them), and where the image lies in its canvas (CenterNet's predict reads it)
     ignored = InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))
     metainfo = dict(_meta(size), border=(0, size[0], 0, size[1]))
-    return DetDataSample(metainfo=metainfo, gt_instances=instances, ignored_instances=ignored)
+    sample = DetDataSample(metainfo=metainfo, gt_instances=instances, ignored_instances=ignored)
+    if with_proposals:  # as PackDetInputs packs what LoadProposals loaded
+        sample.proposals = InstanceData(
+            bboxes=_random_boxes(size, generator, PROPOSALS_PER_IMAGE),
+            scores=torch.rand(PROPOSALS_PER_IMAGE, generator=generator))
+    if with_semantic:  # as PackDetInputs packs a gt_seg_map
+        sample.gt_sem_seg = PixelData(sem_seg=torch.randint(bound, (1, *size),
+                                                            generator=generator))
+    return sample
 
 
 def _segmentation_sample(size: Tuple[int, int], bound: int, generator: torch.Generator):
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
     seg_map = torch.randint(bound, (1, *size), generator=generator)
-    return SegDataSample(metainfo=_meta(size), gt_sem_seg=PixelData(data=seg_map))
+    # the edges of the map, as PIDNet's pipeline adds them (GenerateEdge); other heads ignore it
+    edges = torch.zeros_like(seg_map)
+    edges[..., 1:, :] |= seg_map[..., 1:, :] != seg_map[..., :-1, :]
+    edges[..., :, 1:] |= seg_map[..., :, 1:] != seg_map[..., :, :-1]
+    return SegDataSample(metainfo=_meta(size), gt_sem_seg=PixelData(data=seg_map),
+                         gt_edge_map=PixelData(data=edges))
 
 
 def _image_sample(size: Tuple[int, int], bound: int, generator: torch.Generator):
