@@ -47,29 +47,21 @@ def first_step_runtime_info() -> Iterator[None]:
 def training_mode(model: torch.nn.Module) -> Iterator[None]:
     """``model`` in train mode except its BatchNorm layers; every module's mode restored on
     exit."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.train()
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.eval()
-    try:
+    with distillation_mode(model, training=True):
         yield
-    finally:
-        for module, mode in modes:
-            module.training = mode
 
 
 @contextmanager
 def distillation_mode(model: torch.nn.Module, training: bool) -> Iterator[None]:
-    """``model`` in the mode a distillation step runs it: a student in :func:`training_mode`,
-    a teacher in eval mode (some backbones return other outputs in each: DDRNet adds its
-    context branch's map in training); every module's mode restored on exit."""
-    if training:
-        with training_mode(model):
-            yield
-        return
+    """``model`` in the mode a distillation step runs it: a student in train mode except its
+    BatchNorm layers (they would update their statistics), a teacher in eval mode (some
+    backbones return other outputs in each: DDRNet adds its context branch's map in training);
+    every module's mode restored on exit."""
     modes = [(module, module.training) for module in model.modules()]
-    model.eval()
+    model.train(training)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
     try:
         yield
     finally:
