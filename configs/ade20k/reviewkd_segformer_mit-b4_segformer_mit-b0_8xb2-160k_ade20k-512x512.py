@@ -7,6 +7,7 @@ _base_ = [
     'mmseg::segformer/segformer_mit-b0_8xb2-160k_ade20k-512x512.py',
     '../_base_/teachers/ade20k_segformer_mit-b4.py',
     '../_base_/rkd_runtime.py',
+    '../_base_/rkd_default_hooks.py',
 ]
 # mmseg's path of the MiT-B0 ImageNet weights, a variable of its config that the student's
 # init_cfg already holds: it would survive as a top-level key of no use.
@@ -32,9 +33,5 @@ model = dict(
     # The probe only reads the features' channels: at 64 px the stride-32 stage is 2x2.
     probe_input_shape=(3, 64, 64))
 
-# rkd's runtime hooks, merged into the base's (its checkpoint interval stays): a kill while saving
-# leaves the previous checkpoint whole, and checkpoints carry the random states that an exact
-# resume restores.
-default_hooks = dict(checkpoint=dict(type='rkd.AtomicCheckpointHook'),
-                     random_state=dict(type='rkd.RandomStateHook'),
-                     val_random_state=dict(type='rkd.ValRandomStateHook'))
+# rkd's checkpoint and random-state hooks, merged into the base's
+default_hooks = _base_.pop('rkd_default_hooks')

@@ -15,9 +15,5 @@ _base_.reviewkd.distiller.teacher_recorders = _base_.pop('teacher_recorders')
 model = dict(
     _base_.pop('reviewkd'), _delete_=True, student=_base_.model, teacher=_base_.pop('teacher'))
 
-# rkd's runtime hooks, merged into the base's (its checkpoint interval stays): a kill while saving
-# leaves the previous checkpoint whole, and checkpoints carry the random states that an exact
-# resume restores.
-default_hooks = dict(checkpoint=dict(type='rkd.AtomicCheckpointHook'),
-                     random_state=dict(type='rkd.RandomStateHook'),
-                     val_random_state=dict(type='rkd.ValRandomStateHook'))
+# rkd's checkpoint and random-state hooks, merged into the base's
+default_hooks = _base_.pop('rkd_default_hooks')

@@ -8,6 +8,7 @@
 _base_ = [
     'mmseg::segformer/segformer_mit-b0_8xb2-160k_ade20k-512x512.py',
     '../_base_/rkd_runtime.py',
+    '../_base_/rkd_default_hooks.py',
 ]
 
 model = dict(
@@ -37,9 +38,5 @@ model = dict(
     # The probe only reads the features' channels: at 64 px the stride-32 stage is 2x2.
     probe_input_shape=(3, 64, 64))
 
-# rkd's runtime hooks, merged into the base's (its checkpoint interval stays): a kill while saving
-# leaves the previous checkpoint whole, and checkpoints carry the random states that an exact
-# resume restores.
-default_hooks = dict(checkpoint=dict(type='rkd.AtomicCheckpointHook'),
-                     random_state=dict(type='rkd.RandomStateHook'),
-                     val_random_state=dict(type='rkd.ValRandomStateHook'))
+# rkd's checkpoint and random-state hooks, merged into the base's
+default_hooks = _base_.pop('rkd_default_hooks')

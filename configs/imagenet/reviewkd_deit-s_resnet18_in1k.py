@@ -2,7 +2,8 @@
 # so there is no published number for it. The recipe is the student's own config's (100 epochs,
 # batch 8 x 32, SGD 0.1, momentum 0.9, weight decay 1e-4, lr x0.1 at 30/60/90), as in rkd's
 # ResNet34 -> ResNet18 config; no warm-up of the distillation weight on ImageNet.
-_base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py', '../_base_/rkd_runtime.py']
+_base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py', '../_base_/rkd_runtime.py',
+          '../_base_/rkd_default_hooks.py']
 
 model = dict(
     _delete_=True,
@@ -36,9 +37,5 @@ model = dict(
     # 4 x 4 patch grid at 64 px; the recorders follow the grid of each forward).
     probe_input_shape=(3, 64, 64))
 
-# rkd's runtime hooks, merged into the base's (its checkpoint interval stays): a kill while saving
-# leaves the previous checkpoint whole, and checkpoints carry the random states that an exact
-# resume restores.
-default_hooks = dict(checkpoint=dict(type='rkd.AtomicCheckpointHook'),
-                     random_state=dict(type='rkd.RandomStateHook'),
-                     val_random_state=dict(type='rkd.ValRandomStateHook'))
+# rkd's checkpoint and random-state hooks, merged into the base's
+default_hooks = _base_.pop('rkd_default_hooks')

@@ -2,7 +2,8 @@
 # ReviewKD 71.61. The recipe is the student's own config's (100 epochs, batch 8 x 32, SGD 0.1,
 # momentum 0.9, weight decay 1e-4, lr x0.1 at 30/60/90), the paper's; no warm-up of the
 # distillation weight on ImageNet.
-_base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py', '../_base_/rkd_runtime.py']
+_base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py', '../_base_/rkd_runtime.py',
+          '../_base_/rkd_default_hooks.py']
 
 model = dict(
     _delete_=True,
@@ -28,9 +29,5 @@ model = dict(
     # The probe only reads the features' channels: a small image builds faster than 224 px.
     probe_input_shape=(3, 64, 64))
 
-# rkd's runtime hooks, merged into the base's (its checkpoint interval stays): a kill while saving
-# leaves the previous checkpoint whole, and checkpoints carry the random states that an exact
-# resume restores.
-default_hooks = dict(checkpoint=dict(type='rkd.AtomicCheckpointHook'),
-                     random_state=dict(type='rkd.RandomStateHook'),
-                     val_random_state=dict(type='rkd.ValRandomStateHook'))
+# rkd's checkpoint and random-state hooks, merged into the base's
+default_hooks = _base_.pop('rkd_default_hooks')

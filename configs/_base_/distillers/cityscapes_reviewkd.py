@@ -3,8 +3,9 @@
 # teacher's recorders (and, if its head differs, the student's last recorder) in
 # `_base_.reviewkd` and makes it the model:
 #     model = dict(_base_.pop('reviewkd'), _delete_=True, student=..., teacher=...)
-# rkd's runtime (imports, hooks) comes with this file.
-_base_ = ['../rkd_runtime.py']
+# rkd's runtime (imports, hooks) comes with this file; the pair merges its default hooks into
+# its student's: default_hooks = _base_.pop('rkd_default_hooks').
+_base_ = ['../rkd_runtime.py', '../rkd_default_hooks.py']
 
 reviewkd = dict(
     type='rkd.SingleTeacherDistill',
