@@ -289,17 +289,19 @@ def _stage(name: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _time_limit(seconds: int) -> Iterator[None]:
-    """Raise TimeoutError in the body after ``seconds`` (SIGALRM: the main thread, POSIX)."""
+def _time_limit(seconds: int, again_after: float = 5.0) -> Iterator[None]:
+    """Raise TimeoutError in the body after ``seconds``, and again every ``again_after`` seconds
+    until it ends: code that catches every exception (a build probe turns any error into its
+    own) would otherwise swallow the only one (SIGALRM: the main thread, POSIX)."""
     def expire(*_):
         raise TimeoutError
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, again_after)
     try:
         yield
     finally:
-        signal.alarm(0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
 

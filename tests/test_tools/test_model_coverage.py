@@ -4,6 +4,7 @@ including three families a new user saw fail (MobileViT, RTMDet, Deformable DETR
 import json
 import runpy
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,16 @@ def test_failed_families_run_again_on_request(tmp_path, monkeypatch):
     assert [json.loads(line)['result'] for line in results.read_text().splitlines()] == [
         'fail', 'pass']  # the later line wins
     assert '| lenet | pass |' in table.read_text()
+
+
+def test_a_timeout_the_family_swallows_fires_again():
+    # a build probe turns any error into its own: the time limit must not end with the first
+    from rkd.analysis.model_coverage import _time_limit
+    start = time.perf_counter()
+    with pytest.raises(TimeoutError), _time_limit(1, again_after=0.2):
+        try:
+            time.sleep(5)
+        except TimeoutError:
+            pass
+        time.sleep(5)
+    assert time.perf_counter() - start < 2
