@@ -135,8 +135,9 @@ def check_pair(task: str, family: str, student: str, teacher: str,
     whose failure it is: a network that fails alone makes the size "n/a", the next one is tried.
     (Checking the networks alone only after a failure spares a passing family two steps.)"""
     outcome = Outcome(task, family, student=_short(task, student), teacher=_short(task, teacher))
-    alone_failures = []
-    for size in sorted({*sizes, *_own_sizes(student)}):
+    own_sizes = _own_sizes(student)
+    alone_failures: List[Tuple[int, StageFailure]] = []
+    for size in sorted({*sizes, *own_sizes}):
         try:
             outcome.losses = _distill(student, teacher, size, steps)
             outcome.size = size
@@ -145,13 +146,17 @@ def check_pair(task: str, family: str, student: str, teacher: str,
             try:
                 _both_train_alone_at(student, teacher, size, steps)
             except StageFailure as alone:
-                alone_failures.append(alone)
+                alone_failures.append((size, alone))
                 continue
             outcome.result, outcome.stage, outcome.message = 'fail', failure.stage, str(failure)
             outcome.size = size
             return outcome
-    # the teacher's failure where the student worked, else the student's at the first size
-    failure = next((f for f in alone_failures if f.stage == 'teacher alone'), alone_failures[0])
+    # the reason: the teacher's failure where the student worked, else the student's at a size
+    # its config names, else at the largest size (smaller ones may fail for being small)
+    outcome.size, failure = next(
+        (pair for pair in alone_failures if pair[1].stage == 'teacher alone'),
+        next((pair for pair in reversed(alone_failures) if pair[0] in own_sizes),
+             alone_failures[-1]))
     outcome.result, outcome.stage, outcome.message = 'n/a', failure.stage, str(failure)
     return outcome
 
@@ -333,7 +338,8 @@ def markdown(outcomes: List[Outcome], command: str, machine: str) -> str:
         'exported and loaded strictly into the plain student model. Where that fails, the '
         'student and the teacher run alone at that size: "n/a" means one of them fails alone '
         '(a step, a prediction, or the student\'s own state dict reloaded) at every size, the '
-        'reason shown, so there is nothing to distil; "fail" means both work alone and the '
+        'reason shown at the size in the row (one the student\'s config names, else the '
+        'largest), so there is nothing to distil; "fail" means both work alone and the '
         'distillation does not.',
         '',
         f'Measured on {machine}: {counts["pass"]} pass, {counts["fail"]} fail, '

@@ -83,3 +83,28 @@ def test_a_timeout_the_family_swallows_fires_again():
             pass
         time.sleep(5)
     assert time.perf_counter() - start < 2
+
+
+def test_a_family_that_fails_alone_shows_the_reason_at_its_own_size(monkeypatch):
+    # LeViT: at 64 px its attention biases do not fit; at 224, its config's size, the real
+    # reason shows (mmpretrain's LeViT head cannot train with its distillation token)
+    from rkd.analysis import model_coverage
+    from rkd.analysis.model_coverage import StageFailure, check_pair
+
+    def distill(student, teacher, size, steps):
+        raise StageFailure('train', RuntimeError('alone it fails too'))
+
+    def alone(student, teacher, size, steps):
+        raise StageFailure('student alone', RuntimeError(f'fails at {size}'))
+
+    monkeypatch.setattr(model_coverage, '_distill', distill)
+    monkeypatch.setattr(model_coverage, '_both_train_alone_at', alone)
+    monkeypatch.setattr(model_coverage, '_own_sizes', lambda config: [224])
+    outcome = check_pair('mmpretrain', 'levit', 'a/student.py', 'a/teacher.py',
+                         sizes=(64, 128, 512))
+    assert (outcome.result, outcome.size, outcome.message) == ('n/a', 224,
+                                                               'RuntimeError: fails at 224')
+    monkeypatch.setattr(model_coverage, '_own_sizes', lambda config: [])
+    outcome = check_pair('mmpretrain', 'levit', 'a/student.py', 'a/teacher.py',
+                         sizes=(64, 128, 512))
+    assert outcome.size == 512
