@@ -73,7 +73,8 @@ def _fuse(att: nn.Conv2d, x: Tensor, residual: Tensor) -> Tensor:
     residual, factors = _exact_factors(residual, x.shape[-2:])
     x = nhwc(x.contiguous(memory_format=torch.channels_last))
     residual = nhwc(residual)
-    a = attention(x, residual, att.weight.flatten(1), att.bias, factors)
+    weight = att.weight.flatten(1)
+    a = attention(x @ weight[:, :x.shape[-1]].t(), residual, weight, att.bias, factors)
     return nchw(fuse(x, residual, a, factors))
 
 

@@ -1,16 +1,20 @@
 """A training-mode fusing ABF level (conv1 -> BN -> attention fusion -> conv2) as one autograd
-Function that keeps almost nothing for backward.
+Function that keeps almost nothing for backward and passes over the full-resolution maps as
+few times as it can.
 
 Autograd would keep the 1x1 conv's output, its batch-normed map and the fused map, each
 (N, mid, H, W): at the shallowest level these are the largest tensors of the whole distillation
 step, and in backward their gradients come on top. This Function keeps the student feature (which
 the student keeps anyway), the low-resolution residual (kept by the deeper level), the 2-channel
-attention and the batch statistics. Backward recomputes the rest (a 1x1 conv and element-wise
-work) and runs one batch chunk at a time, so besides the fused map that the next shallower level
-reads, and its gradient, it holds no full-size map of the mid channels. BN's backward needs batch
-sums that are known only after the last chunk; the part of its gradient that they scale is linear
-in the student feature, so it is added at the end through (C_in, C_in) matrices instead of a
-second pass over the chunks. The math is the same, summed in another order.
+attention and the batch statistics. Backward recomputes the rest and runs one batch chunk at a
+time, so besides the fused map that the next shallower level reads, and its gradient, it holds no
+full-size map of the mid channels.
+
+BN's batch statistics come from the student feature's moments and BN folds into conv1
+(:mod:`.folded_bn`), so conv1 + BN is one matrix product with a bias, forward and recomputed;
+the attention's logits of the BN output are read from the student feature's fewer channels
+through the folded conv, and so is their part of backward. The math is the same, summed in
+another order.
 """
 from typing import List, NamedTuple, Optional, Tuple
 
@@ -19,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .folded_bn import BNGrads, Moments, bn_backward, bn_statistics, input_moments, pixels
 from .fusion import attention, fuse, fusion_backward
 from .layout import Factors, nchw, nhwc
 
@@ -27,13 +32,6 @@ _conv_backward = torch.ops.aten.convolution_backward
 
 def _chunks(batch: int, chunk: int) -> List[slice]:
     return [slice(i, min(i + chunk, batch)) for i in range(0, batch, chunk)]
-
-
-def _conv1x1_backward(grad: Tensor, feat: Tensor, weight: Tensor,
-                      input_grad: bool) -> Tuple[Optional[Tensor], Tensor]:
-    grad_feat, grad_weight, _ = _conv_backward(grad, feat, weight, None, [1, 1], [0, 0], [1, 1],
-                                               False, [0, 0], 1, [input_grad, True, False])
-    return grad_feat, grad_weight
 
 
 def _conv3x3_backward(grad: Tensor, x: Tensor, weight: Tensor) -> Tuple[Tensor, Tensor]:
@@ -56,9 +54,41 @@ def _channels_last(weight: Tensor, dtype: torch.dtype) -> Tensor:
     return weight.to(dtype).contiguous(memory_format=torch.channels_last)
 
 
-def _conv1x1(feat: Tensor, weight: Tensor) -> Tensor:
-    """conv1's output as a contiguous (N, H, W, C) tensor."""
-    return nhwc(F.conv2d(feat, weight).contiguous(memory_format=torch.channels_last))
+def _linear(x: Tensor, weight: Tensor, bias: Tensor, out: Tensor) -> Tensor:
+    """``x @ weight.T + bias`` (a 1x1 conv with a bias on (pixels, C) matrices) into the
+    (N, H, W, C_out) ``out``, which may have a wider dtype than ``x`` (autocast)."""
+    flat = out.view(-1, out.shape[-1])
+    if x.dtype == out.dtype:
+        torch.addmm(bias, x, weight.t(), out=flat)
+    else:
+        torch.add(bias, x @ weight.t(), out=flat)
+    return out
+
+
+def _add_mm(out: Tensor, a: Tensor, b: Tensor) -> None:
+    """``out += a @ b``, in place where the dtypes allow."""
+    if a.dtype == out.dtype:
+        out.addmm_(a, b)
+    else:
+        out += a @ b
+
+
+def _mm_into(out: Tensor, a: Tensor, b: Tensor) -> None:
+    """``out = a @ b``, without a temporary where the dtypes allow."""
+    if a.dtype == out.dtype:
+        torch.mm(a, b, out=out)
+    else:
+        out.copy_(a @ b)
+
+
+def _att_through_conv1(att_weight: Tensor, folded: Tensor, shift: Tensor
+                       ) -> Tuple[Tensor, Tuple[Tensor, Tensor]]:
+    """The attention's (2, 2 mid) matrix, and the weight and bias that give its logits' x half
+    from conv1's input: ``x @ A.T = feat @ (A @ folded).T + A @ shift`` reads ``feat``'s C_in
+    channels instead of ``x``'s mid."""
+    att_w = att_weight.flatten(1)
+    att_x = att_w[:, :len(folded)]
+    return att_w, (att_x @ folded.to(shift.dtype), att_x @ shift)
 
 
 class Inputs(NamedTuple):
@@ -121,35 +151,42 @@ class RecomputedABF(torch.autograd.Function):
         dtype = (torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device)
                  else feat.dtype)
         with torch.autocast(device, enabled=False):  # autocast's casts, done by hand below
-            c = _conv1x1(feat.to(dtype), conv1_weight.to(dtype))
-            count = c.numel() // c.shape[-1]
-            x_buf, f_buf = _buffers(2, c.shape, chunk, bn_weight)
-            # two passes, chunk by chunk: var_mean reduces over the outer dim several times slower
-            mean = c.reshape(count, -1).mean(0, dtype=bn_weight.dtype)
-            var = sum(torch.sub(c[rows], mean, out=x_buf[:rows.stop - rows.start]).square_()
-                      .sum((0, 1, 2)) for rows in _chunks(len(c), chunk)) / count
+            moments = input_moments(feat, chunk, bn_weight.dtype)
+            w1 = conv1_weight.flatten(1).to(dtype).to(bn_weight.dtype)
+            mean, var = bn_statistics(w1, moments)
             invstd = torch.rsqrt(var + plan.eps)
             scale = invstd * bn_weight
             shift = bn_bias - mean * scale
+            folded = (w1 * scale[:, None]).to(dtype)  # conv1 and BN as one conv with a bias
+            mid, shape = len(w1), (len(feat), *feat.shape[2:])
+            att_w, att_x_w = _att_through_conv1(att_weight, folded, shift)
+            x_buf, f_buf = _buffers(2, (*shape, mid), chunk, bn_weight)
             res, conv2_w = nhwc(residual), _channels_last(conv2_weight, dtype)
-            fused = torch.empty_like(c) if keep_residual else None
-            outs, atts = [], []
-            for rows in _chunks(len(c), chunk):
+            fused = feat.new_empty((*shape, mid), dtype=dtype) if keep_residual else None
+            # conv2's output, filled chunk by chunk: a cat of the chunks would hold it twice
+            out = torch.empty((len(feat), conv2_weight.shape[0], *feat.shape[2:]),
+                              dtype=dtype, device=feat.device, memory_format=torch.channels_last)
+            atts = []
+            for rows in _chunks(len(feat), chunk):
                 # BN's output, the attention and the fusion in the parameters' precision
                 n = rows.stop - rows.start
-                x = torch.addcmul(shift, c[rows], scale, out=x_buf[:n])
+                feat_rows = pixels(feat[rows].to(dtype))
+                x = _linear(feat_rows, folded, shift, x_buf[:n])
                 r = res[rows].to(mean.dtype)
-                atts.append(attention(x, r, att_weight.flatten(1), att_bias, factors))
+                logit_x = _linear(feat_rows.to(mean.dtype), *att_x_w,
+                                  x.new_empty((*x.shape[:3], 2)))
+                atts.append(attention(logit_x, r, att_w, att_bias, factors))
                 f = fuse(x, r, atts[-1], factors, out=f_buf[:n]).to(dtype)
                 if fused is not None:
                     fused[rows] = f
-                outs.append(F.conv2d(nchw(f), conv2_w, padding=1))
+                out[rows] = F.conv2d(nchw(f), conv2_w, padding=1)
         fused = None if fused is None else nchw(fused)
         ctx.save_for_backward(feat, residual, conv1_weight, bn_weight, bn_bias, att_weight,
-                              conv2_weight, mean, invstd, torch.cat(atts), fused)
-        ctx.factors, ctx.chunk, ctx.dtype = factors, chunk, dtype
+                              conv2_weight, mean, invstd, moments.mean, moments.cov,
+                              torch.cat(atts), fused)
+        ctx.factors, ctx.chunk, ctx.dtype, ctx.count = factors, chunk, dtype, moments.count
         ctx.mark_non_differentiable(mean, var)
-        return torch.cat(outs), fused, mean, var
+        return out, fused, mean, var
 
     @staticmethod
     def backward(ctx, grad_out: Tensor, grad_fused: Optional[Tensor], _grad_mean: Tensor,
@@ -161,28 +198,30 @@ class RecomputedABF(torch.autograd.Function):
     @staticmethod
     def _backward(ctx, grad_out: Tensor, grad_fused: Optional[Tensor]) -> Inputs:
         (feat, residual, conv1_weight, bn_weight, bn_bias, att_weight, conv2_weight, mean,
-         invstd, att, fused) = ctx.saved_tensors
+         invstd, mean_in, cov_in, att, fused) = ctx.saved_tensors
         factors, mid, chunks = ctx.factors, conv1_weight.shape[0], _chunks(len(feat), ctx.chunk)
         dtype, precise = ctx.dtype, mean.dtype  # of the convs, of the rest
-        c_in, scale = feat.shape[1], invstd * bn_weight
-        conv1_w, conv2_w = conv1_weight.to(dtype), _channels_last(conv2_weight, dtype)
-        # conv1's backward of scale * grad_x: scale folded into the weight, not into each chunk
-        scaled_conv1_w = (conv1_weight * scale.view(-1, 1, 1, 1)).to(dtype)
+        w1 = conv1_weight.flatten(1).to(dtype).to(precise)
+        scale = invstd * bn_weight
+        shift = bn_bias - mean * scale
+        folded, conv2_w = (w1 * scale[:, None]).to(dtype), _channels_last(conv2_weight, dtype)
         res = nhwc(residual)
         grad_res = torch.empty_like(res)
         needs_grad = Inputs(*ctx.needs_input_grad[1:])  # [0]: the plan
-        grad_feat = torch.empty_like(feat) if needs_grad.feat else None
-        grad_conv1 = torch.zeros_like(conv1_weight).flatten(1)
+        grad_feat = (torch.empty_like(feat, memory_format=torch.channels_last)
+                     if needs_grad.feat else None)
+        # grad_logit_x -> grad_feat, through x's attention half and the folded conv1
+        att_w, (att_x_feat, _) = _att_through_conv1(att_weight, folded, shift)
+        # sums over pixels: of outer(grad_x, feat); of grad_x; of grad_logit_x, its outer with feat
+        outer_sum, grad_x_sum = mean.new_zeros(w1.shape), mean.new_zeros(mid)
+        logit_sum, logit_outer_sum = mean.new_zeros(2), mean.new_zeros((2, feat.shape[1]))
         grad_conv2 = torch.zeros_like(conv2_weight, memory_format=torch.channels_last)
-        grad_att = torch.zeros_like(att_weight)
-        grad_att_bias, grad_bn_bias, grad_bn_weight = (mean.new_zeros(n) for n in (2, mid, mid))
-        x_hat_buf, x_buf, f_buf, grad_x_buf, work = _buffers(
-            5, (len(feat), *feat.shape[2:], mid), ctx.chunk, mean)
+        grad_att_r, grad_att_bias = torch.zeros_like(att_w[:, mid:]), mean.new_zeros(2)
+        x_buf, f_buf, grad_x_buf, work = _buffers(
+            4, (len(feat), *feat.shape[2:], mid), ctx.chunk, mean)
         for rows in chunks:
-            n, feat_rows = rows.stop - rows.start, feat[rows].to(dtype)
-            x_hat = torch.addcmul(-mean * invstd, _conv1x1(feat_rows, conv1_w), invstd,
-                                  out=x_hat_buf[:n])
-            x = torch.addcmul(bn_bias, x_hat, bn_weight, out=x_buf[:n])
+            n, feat_rows = rows.stop - rows.start, pixels(feat[rows].to(dtype))
+            x = _linear(feat_rows, folded, shift, x_buf[:n])
             r = res[rows].to(precise)
             f = (nchw(fuse(x, r, att[rows], factors, out=f_buf[:n]).to(dtype))
                  if fused is None else fused[rows])
@@ -192,31 +231,30 @@ class RecomputedABF(torch.autograd.Function):
                 grad_f += grad_fused[rows]
             grad_f = nhwc(grad_f.contiguous(memory_format=torch.channels_last)).to(precise)
             grad_x = grad_x_buf[:n]
-            grad_res[rows], grad_w, grad_b = fusion_backward(
-                grad_f, x, r, att[rows], att_weight.flatten(1), factors, grad_x, work[:n])
-            grad_att += grad_w.view_as(grad_att)
+            grad_res[rows], grad_logit, grad_w, grad_b = fusion_backward(
+                grad_f, x, r, att[rows], att_w, factors, grad_x, work[:n])
+            grad_att_r += grad_w
             grad_att_bias += grad_b
-            grad_bn_bias += grad_x.reshape(-1, mid).sum(0)
-            grad_bn_weight += torch.mul(grad_x, x_hat, out=work[:n]).reshape(-1, mid).sum(0)
-            grad_f, grad_w = _conv1x1_backward(nchw(grad_x.to(dtype)), feat_rows, scaled_conv1_w,
-                                               grad_feat is not None)
-            grad_conv1 += grad_w.flatten(1)
-            if grad_feat is not None:
-                grad_feat[rows] = grad_f
-        # BN's backward: with x_hat = (c - mean) * invstd and c = conv1(feat) = feat @ w1.T,
-        # grad_c = scale * (grad_x - mean(grad_x) - x_hat * mean(grad_x * x_hat))
-        #        = scale * grad_x + k0 + k1 * c.
-        # scale * grad_x went through conv1 above, chunk by chunk. The rest is linear in feat:
-        # its input gradient is feat @ (w1.T k1 w1) + k0 @ w1, its weight gradient
-        # outer(k0, sum(feat)) + k1 w1 (feat.T @ feat), with feat flattened to (pixels, C_in).
-        count = len(feat) * feat.shape[2] * feat.shape[3]
-        k1 = -scale * invstd * grad_bn_weight / count
-        k0 = -k1 * mean - scale * grad_bn_bias / count
-        w1, flat = conv1_weight.flatten(1).to(precise), nhwc(feat).reshape(-1, c_in).to(precise)
-        grad_conv1 = (scale[:, None] * grad_conv1 + torch.outer(k0, flat.sum(0))
-                      + k1[:, None] * (w1 @ (flat.t() @ flat)))
-        if grad_feat is not None:
-            through, shift = w1.t() @ (k1[:, None] * w1), k0 @ w1
-            nhwc(grad_feat).view(-1, c_in).add_(torch.addmm(shift, flat, through))
-        return Inputs(grad_feat, nchw(grad_res), grad_conv1.view_as(conv1_weight),
-                      grad_bn_weight, grad_bn_bias, grad_att, grad_att_bias, grad_conv2)
+            # grad_x = grad_x + grad_logit @ att_w[:, :mid]: the second term's share of every
+            # sum below is read from grad_logit's sums, and its input gradient added directly
+            grad_logit = grad_logit.view(-1, 2)
+            logit_sum += grad_logit.sum(0)
+            logit_outer_sum.addmm_(grad_logit.t(), feat_rows.to(precise))
+            grad_x = grad_x.view(-1, mid)
+            grad_x_sum += grad_x.sum(0)
+            grad_x = grad_x.to(dtype)
+            _add_mm(outer_sum, grad_x.t(), feat_rows)
+            if grad_feat is not None:  # scale * grad_x through conv1; BN's batch terms below
+                grad_feat_rows = pixels(grad_feat[rows])
+                _mm_into(grad_feat_rows, grad_x, folded)
+                _add_mm(grad_feat_rows, grad_logit, att_x_feat)
+        att_x = att_w[:, :mid]
+        outer_sum.addmm_(att_x.t(), logit_outer_sum)
+        grad_x_sum.addmv_(att_x.t(), logit_sum)
+        grad_att_x = torch.addr(logit_outer_sum @ folded.to(precise).t(), logit_sum, shift)
+        grad_w1, grad_bn_weight, grad_bn_bias = bn_backward(
+            BNGrads(w1, invstd, bn_weight, mean, Moments(mean_in, cov_in, ctx.count), outer_sum,
+                    grad_x_sum), feat, grad_feat)
+        grad_att = torch.cat([grad_att_x, grad_att_r], 1).view_as(att_weight)
+        return Inputs(grad_feat, nchw(grad_res), grad_w1.view_as(conv1_weight), grad_bn_weight,
+                      grad_bn_bias, grad_att, grad_att_bias, grad_conv2)
