@@ -75,9 +75,6 @@ class ABF(nn.Module):
         return abf_forward(parts, feat, residual, out_size, keep_residual)
 
 
-Review = Callable[[nn.ModuleList, List[Tensor], List[tuple]], List[Tensor]]
-
-
 def review(abfs: nn.ModuleList, feats: List[Tensor], sizes: List[tuple]) -> List[Tensor]:
     """The review, literally: deep -> shallow, each level fusing the residual of the deeper
     one."""
@@ -125,10 +122,12 @@ class ABFConnector(BaseConnector):
         teacher_channels: Channels of the teacher features, shallow -> deep.
         mid_channels: Channels of the fused maps. Defaults to
             ``min(512, student_channels[-1])``, as in the paper.
-        impl: ``'fast'`` (default; :meth:`ABF.fast_forward`), ``'reference'`` (the paper's
-            forward literally: pick it to hook the ABF modules) or ``'compiled'`` (the
-            reference through ``torch.compile``, compiled at the first call: minutes on a
-            CPU); all read the same parameters. Chosen when it is set, and logged.
+        impl: ``'auto'`` (default: the form measured fastest on this kind of device, see
+            ``rkd/models/_fast/measured_forms.py``), ``'fast'`` (:meth:`ABF.fast_forward`),
+            ``'reference'`` (the paper's forward literally: pick it to hook the ABF modules) or
+            ``'compiled'`` (the reference through ``torch.compile``, compiled at the first
+            call: minutes on a CPU); all read the same parameters. A named form always runs.
+            Chosen when it is set, and logged with why.
         init_cfg: mmengine init config; ABF convs are already kaiming_uniform (a=1) initialised.
     """
 
@@ -136,7 +135,7 @@ class ABFConnector(BaseConnector):
                  student_channels: Sequence[int],
                  teacher_channels: Sequence[int],
                  mid_channels: Optional[int] = None,
-                 impl: str = 'fast',
+                 impl: str = 'auto',
                  init_cfg: Union[dict, List[dict], None] = None) -> None:
         super().__init__(student_channels, teacher_channels, init_cfg=init_cfg)
         self.mid_channels = (
@@ -149,13 +148,13 @@ class ABFConnector(BaseConnector):
 
     @property
     def impl(self) -> str:
-        """The form of the forward; setting it chooses the form (and logs it)."""
+        """The form of the forward (``'auto'`` resolved); setting it chooses the form and
+        logs why."""
         return self._impl
 
     @impl.setter
     def impl(self, impl: str) -> None:
-        self._review: Review = choose_form('ABFConnector', impl, REVIEWS, HOOK_NOTES)
-        self._impl = impl
+        self._impl, self._review = choose_form('ABFConnector', impl, REVIEWS, HOOK_NOTES)
 
     def forward(self, student_feats: Sequence[Tensor],
                 teacher_sizes: Sequence[Sequence[int]]) -> List[Tensor]:

@@ -79,13 +79,14 @@ class HCLoss(nn.Module):
         levels: Pyramid pool sizes (positive ints), weighted 1/2, 1/4, ... in this order among
             those smaller than the map height; ``()`` is the plain MSE.
         loss_weight: Factor of the sum over levels: finite, not negative.
-        impl: ``'fast'`` (default; :func:`hcl_fast`), ``'reference'`` (the paper's formula
+        impl: ``'auto'`` (default: the form measured fastest on this kind of device, as the
+            connector's), ``'fast'`` (:func:`hcl_fast`), ``'reference'`` (the paper's formula
             literally, :func:`hcl_reference`) or ``'compiled'`` (the reference through
             ``torch.compile``, compiled at the first call). Chosen when it is set, and logged.
     """
 
     def __init__(self, levels: Sequence[int] = (4, 2, 1), loss_weight: float = 1.0,
-                 impl: str = 'fast') -> None:
+                 impl: str = 'auto') -> None:
         super().__init__()
         self.impl = impl
         self.levels = check_levels(levels)
@@ -93,13 +94,13 @@ class HCLoss(nn.Module):
 
     @property
     def impl(self) -> str:
-        """The form of the loss; setting it chooses the form (and logs it)."""
+        """The form of the loss (``'auto'`` resolved); setting it chooses the form and logs
+        why."""
         return self._impl
 
     @impl.setter
     def impl(self, impl: str) -> None:
-        self._total: Callable = choose_form('HCLoss', impl, TOTALS)
-        self._impl = impl
+        self._impl, self._total = choose_form('HCLoss', impl, TOTALS)
 
     def forward(self, preds: Sequence[Tensor], targets: Sequence[Tensor]) -> Tensor:
         """``loss_weight * sum_i L_i(preds[i], targets[i])``; targets are constants."""

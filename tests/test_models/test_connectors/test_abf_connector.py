@@ -322,7 +322,8 @@ def test_forward_errors_show_expected_and_got(impl):
 
 def test_unknown_impl_names_the_forms():
     with pytest.raises(ValueError, match=r"ABFConnector impl must be one of \('fast', "
-                       r"'reference', 'compiled'\), got 'fats' \(did you mean 'fast'\?\)"):
+                       r"'reference', 'compiled', 'auto'\), got 'fats' \(did you mean "
+                       r"'fast'\?\)"):
         build([4, 8], [6, 10], impl='fats')
 
 
@@ -355,7 +356,7 @@ def test_the_form_is_chosen_when_set_and_logged(monkeypatch):
     logged = []
     monkeypatch.setattr(fast, 'print_log', lambda msg, **_: logged.append(msg))
     connector = build([4, 8], [6, 10])
-    assert logged.pop().startswith("ABFConnector runs its fast form (impl='fast')")
+    assert logged.pop().startswith("ABFConnector runs its fast form (impl='auto')")
     calls = []
     connector.abfs[0].att.register_forward_hook(lambda *_: calls.append('att'))
     feats, sizes = make_inputs([4, 8], [(4, 4), (2, 2)]), [(4, 4), (2, 2)]
