@@ -45,6 +45,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-train', type=int,
                         help='training images of the student runs (default: the configs\', 100; '
                         'the teacher trains on all 957)')
+    parser.add_argument('--teacher-dtype', choices=['bfloat16', 'float16'],
+                        help='run the frozen teacher of the ReviewKD run in this dtype '
+                        '(model.teacher.dtype; default: float32)')
     parser.add_argument('--quick', action='store_true',
                         help=f'a smoke test, all three runs: {QUICK["epochs"]} epochs on '
                         f'{QUICK["num_train"]} images, {QUICK["num_eval"]} val/test images')
@@ -69,6 +72,8 @@ def run_options(args: argparse.Namespace) -> Dict[str, dict]:
         if args.num_train is not None:
             student['train_dataloader.dataset.num_train'] = args.num_train
     options = dict(teacher=common, student={**common, **student}, reviewkd={**common, **student})
+    if args.teacher_dtype is not None:
+        options['reviewkd']['model.teacher.dtype'] = args.teacher_dtype
     epochs = options['reviewkd'].get('train_cfg.max_epochs')
     if epochs is not None:
         options['reviewkd']['model.distiller.warmup.length'] = max(

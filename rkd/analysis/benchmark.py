@@ -15,7 +15,8 @@ import statistics
 import subprocess
 import time
 from contextlib import contextmanager, nullcontext
-from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence
+from typing import (Any, Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence,
+                    Tuple)
 
 import torch
 from mmengine.config import Config
@@ -30,6 +31,26 @@ PARTS = ('student', 'teacher', 'distill')
 # Pipeline keys that carry the training crop or resize size as (w, h), in mmcv's, mmpretrain's
 # and mmdet's transforms; ``scales`` (mmdet's RandomChoiceResize) lists several.
 SIZE_KEYS = ('crop_size', 'scale', 'size', 'scales')
+# The options a teacher variant joins with '+' ('default': the teacher as configured): settings
+# of ``model.teacher``, and ``channels_last``, the teacher's weights (so its activations) in that
+# memory format, which no config sets.
+TEACHER_OPTIONS = {'unfolded': dict(fold_bn=False), 'bfloat16': dict(dtype='bfloat16'),
+                   'float16': dict(dtype='float16'), 'channels_last': {}}
+DEFAULT_TEACHER = 'default'
+
+
+def teacher_variant(name: str) -> Tuple[dict, bool]:
+    """The ``model.teacher`` settings of the variant ``name`` (e.g. ``'unfolded+bfloat16'``)
+    and whether its teacher runs channels_last."""
+    options = [] if name == DEFAULT_TEACHER else name.split('+')
+    unknown = [option for option in options if option not in TEACHER_OPTIONS]
+    if unknown:
+        raise ValueError(f'Unknown teacher option(s) {unknown} in {name!r}: join any of '
+                         f'{sorted(TEACHER_OPTIONS)} with \'+\', or use {DEFAULT_TEACHER!r}.')
+    settings = {}
+    for option in options:
+        settings.update(TEACHER_OPTIONS[option])
+    return settings, 'channels_last' in options
 
 
 def train_input_size(cfg: Config) -> List[int]:
@@ -56,16 +77,23 @@ def train_input_size(cfg: Config) -> List[int]:
     return size
 
 
-def build_algorithm(cfg: Config, impl: str, device: str) -> torch.nn.Module:
-    """The config's distillation model with the connector and loss forms set to ``impl``.
+def build_algorithm(cfg: Config, impl: str, device: str, teacher: str = DEFAULT_TEACHER
+                    ) -> torch.nn.Module:
+    """The config's distillation model with the connector and loss forms set to ``impl`` and
+    the teacher variant ``teacher`` (:func:`teacher_variant`).
 
     The teacher keeps its random weights: speed and memory do not depend on them.
     """
+    settings, channels_last = teacher_variant(teacher)
     model_cfg = cfg.model.copy()
     model_cfg.teacher.checkpoint = None
+    model_cfg.teacher.update(settings)
     model_cfg.distiller.connector.impl = impl
     model_cfg.distiller.loss.impl = impl
-    return build_distillation(cfg, model_cfg).to(device).train()
+    model = build_distillation(cfg, model_cfg).to(device).train()
+    if channels_last:
+        model.teacher.to(memory_format=torch.channels_last)
+    return model
 
 
 class PeakMemory:
@@ -182,16 +210,17 @@ def time_dataloader(cfg: Config, batches: int) -> Dict[str, float]:
 
 def distillation_parts(cfg: Config, impl: str, batch_size: int, device: str = 'cpu',
                        amp: Optional[str] = None, channels_last: bool = False,
-                       input_size: Optional[Sequence[int]] = None
+                       input_size: Optional[Sequence[int]] = None, teacher: str = DEFAULT_TEACHER
                        ) -> Dict[str, Callable[[], None]]:
-    """The three measured steps of ``cfg`` with connector and loss form ``impl``: the student's
+    """The three measured steps of ``cfg`` with connector and loss form ``impl`` and teacher
+    variant ``teacher``: the student's
     train step alone, the teacher's forward alone (exactly what distillation runs of it) and the
     distillation train step, on one synthetic batch of the student's task (labels, boxes and
     masks, or segmentation maps) at ``input_size`` (H, W), by default the config's.
 
     ``amp``: None, ``'bf16'`` or ``'fp16'`` autocast (the HCL loss stays float32 inside).
     """
-    model = build_algorithm(cfg, impl, device)
+    model = build_algorithm(cfg, impl, device, teacher)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     inputs, samples = synthetic_batch(model.student, batch_size,
@@ -227,31 +256,37 @@ def distillation_parts(cfg: Config, impl: str, batch_size: int, device: str = 'c
 def benchmark_distillation(cfg: Config, impl: str, batch_size: int, device: str = 'cpu',
                            amp: Optional[str] = None, channels_last: bool = False,
                            warmup: int = 2, steps: int = 5,
-                           input_size: Optional[Sequence[int]] = None) -> Dict[str, object]:
-    """Peak memory of one step and times of ``steps`` steps of each of
-    :func:`distillation_parts`, and the overhead distill / (student + teacher).
+                           input_size: Optional[Sequence[int]] = None,
+                           teacher: str = DEFAULT_TEACHER, parts: Sequence[str] = PARTS
+                           ) -> Dict[str, object]:
+    """Peak memory of one step and times of ``steps`` steps of each of ``parts`` of
+    :func:`distillation_parts`, and the overhead distill / (student + teacher) when all run.
 
     The step times depend on the heap a process already has (``tools/analysis_tools/
     benchmark.py`` runs each implementation in processes of its own).
     """
     input_size = list(input_size or train_input_size(cfg))
-    parts = distillation_parts(cfg, impl, batch_size, device, amp, channels_last, input_size)
-    peaks = {name: peak_memory_mib(step, device) for name, step in parts.items()}
-    times = time_interleaved(parts, device, warmup, steps)
+    measured = {name: step for name, step in distillation_parts(
+        cfg, impl, batch_size, device, amp, channels_last, input_size, teacher).items()
+        if name in parts}
+    peaks = {name: peak_memory_mib(step, device) for name, step in measured.items()}
+    times = time_interleaved(measured, device, warmup, steps)
     return merge_rounds([dict(
         impl=impl, device=device, batch_size=batch_size, input_size=input_size,
-        amp=amp, channels_last=channels_last,
-        **{name: dict(times_ms=times[name], peak_mib=peaks[name]) for name in parts})])
+        amp=amp, channels_last=channels_last, teacher_variant=teacher,
+        **{name: dict(times_ms=times[name], peak_mib=peaks[name]) for name in measured})])
 
 
 def merge_rounds(rounds: Sequence[Dict[str, object]]) -> Dict[str, object]:
     """One case from rounds of :func:`benchmark_distillation` of one implementation: the step
     times pooled, the peaks the largest of the rounds."""
     case = dict(rounds[0])
-    for name in PARTS:
+    parts = [name for name in PARTS if name in case]
+    for name in parts:
         times = [t for r in rounds for t in r[name]['times_ms']]
         case[name] = dict(summarize(times), times_ms=times,
                           peak_mib=max(r[name]['peak_mib'] for r in rounds))
-    case['steps'] = len(case['distill']['times_ms'])
-    case['overhead'] = case['distill']['ms'] / (case['student']['ms'] + case['teacher']['ms'])
+    case['steps'] = len(case[parts[-1]]['times_ms'])
+    if len(parts) == len(PARTS):
+        case['overhead'] = case['distill']['ms'] / (case['student']['ms'] + case['teacher']['ms'])
     return case

@@ -83,6 +83,14 @@ def test_student_options_leave_the_teacher_alone(monkeypatch):
     assert 'model.distiller.warmup.length' not in options['student']
 
 
+def test_teacher_dtype_reaches_the_reviewkd_run_only(monkeypatch):
+    demo = load_demo_module()
+    monkeypatch.setattr(sys, 'argv', ['demo.py', '--teacher-dtype', 'bfloat16'])
+    options = demo.run_options(demo.parse_args())
+    assert options['reviewkd']['model.teacher.dtype'] == 'bfloat16'
+    assert not any('model.teacher.dtype' in options[name] for name in ('teacher', 'student'))
+
+
 def test_the_student_alone_and_with_reviewkd_share_data_and_schedule():
     """The demo's comparison is fair: the two student runs differ in the teacher only, and the
     teacher trains on every training image, more than the students get."""

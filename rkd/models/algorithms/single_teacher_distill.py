@@ -1,5 +1,6 @@
 """The model the runner sees: a trained student distilled from one frozen teacher."""
 import traceback
+from contextlib import nullcontext
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -12,6 +13,7 @@ from rkd.registry import MODELS
 from ..distillers import BaseDistiller
 from .batch_of_one import explained_batch_of_one
 from .feature_teacher import FeatureTeacher
+from .folded_bn import BNFolding, find_pairs
 from .model_builder import build_task_model, initialise_for_probe
 from .probe_state import probing, stops_at_features
 from .stride_pairing import AUTO, pair_levels
@@ -19,12 +21,15 @@ from .synthetic_batch import synthetic_batch, synthetic_samples
 from .teacher_bn import check_bn_mode, teacher_bn_mode
 from .teacher_inputs import TeacherRenormalizer
 from .teacher_model import NETWORK_KEYS, build_teacher_model, has_own_preprocessor
+from .teacher_precision import cast_teacher, teacher_dtype, to_dtype
 from .teacher_state import leave_teacher_out_of_state_dict
 
 # The log name of a student loss called just ``loss``, the name of mmengine's total.
 STUDENT_LOSS = 'loss_student'
 # Keys of the teacher dict that say which weights it has.
 WEIGHT_KEYS = ('checkpoint', 'strict')
+# Keys of the teacher dict that say how it runs.
+RUN_KEYS = ('bn_mode', 'dtype', 'fold_bn')
 
 
 @MODELS.register_module()
@@ -45,7 +50,15 @@ class SingleTeacherDistill(BaseModel):
             alone: ``headless=True`` keeps those of ``config``, or ``dict(backbone=...,
             neck=..., data_preprocessor=..., checkpoint=...)`` names them; its checkpoint is
             a run's (``backbone.*``, the head's entries left out) or a bare backbone's
-            (:class:`FeatureTeacher`).
+            (:class:`FeatureTeacher`). Its forward is made cheaper by ``fold_bn`` (default
+            True): with ``bn_mode='eval'``, each BN layer that only normalises a convolution's
+            output is folded into that convolution for the teacher's forward, the same
+            features up to float rounding, its modules and state dict unchanged
+            (``folded_bn.py``); and, opt-in, ``dtype='bfloat16'`` or ``'float16'``: the
+            teacher is cast to that dtype once and run in it, its features returned in the
+            student's float32, with that dtype's rounding (about 1e-2 relative for bfloat16;
+            for GPUs: a CPU without native bfloat16 emulates it, slower than float32;
+            ``teacher_precision.py``).
         distiller: config of the distiller (``rkd.ReviewKDDistiller``, or any
             ``BaseDistiller``).
         data_preprocessor: the config's top-level preprocessor, which the Runner hands to the
@@ -79,6 +92,12 @@ class SingleTeacherDistill(BaseModel):
         self.student = student_model
         teacher = dict(teacher)
         self.teacher_bn_mode = check_bn_mode(teacher.pop('bn_mode', 'eval'))
+        dtype = teacher.pop('dtype', None)
+        cast_to = teacher_dtype(dtype)
+        fold_bn = teacher.pop('fold_bn', True)
+        # The build's probes run the teacher as built (stride pairing runs it directly).
+        self.teacher_dtype: Optional[torch.dtype] = None
+        self.teacher_folding: Optional[BNFolding] = None
         self.teacher = self._build_teacher(teacher)
         if teacher.get('checkpoint') is not None:  # else only the checkpoints can restore it
             leave_teacher_out_of_state_dict(self)
@@ -94,13 +113,21 @@ class SingleTeacherDistill(BaseModel):
             self.distiller.teacher_recorders.sources)
         self._prepare_distiller(tuple(probe_input_shape))
         self._check_trainable()
+        self.teacher_folding = self._fold_teacher_bn() if fold_bn else None
+        if cast_to is not None:
+            cast_teacher(self.teacher, cast_to)
+            self.teacher_dtype = cast_to
+            print_log(f'model.teacher.dtype={dtype!r}: the '
+                      'teacher runs in that dtype (cast once; its inputs at each forward) and '
+                      'its features reach the connector and loss in float32, with that dtype\'s '
+                      'rounding.', logger='current')
 
     @staticmethod
     def _build_teacher(spec: dict) -> BaseModel:
         unknown = set(spec) - {*NETWORK_KEYS, *WEIGHT_KEYS}
         if unknown:
             raise ValueError(f'Unknown key(s) {sorted(unknown)} in model.teacher: it takes '
-                             f'{", ".join((*NETWORK_KEYS, *WEIGHT_KEYS, "bn_mode"))}.')
+                             f'{", ".join((*NETWORK_KEYS, *WEIGHT_KEYS, *RUN_KEYS))}.')
         teacher = build_teacher_model(spec)
         checkpoint = spec.get('checkpoint')
         if checkpoint is None:
@@ -121,6 +148,18 @@ class SingleTeacherDistill(BaseModel):
         teacher.is_init = True
         teacher.requires_grad_(False)
         return teacher.eval()
+
+    def _fold_teacher_bn(self) -> Optional[BNFolding]:
+        """The teacher's foldable conv-BN pairs, those a recorder reads inside left out."""
+        group = self.distiller.teacher_recorders
+        recorded = [(r.source, r.io) for r in (*group.recorders, *group.named.values())]
+        pairs = find_pairs(self.teacher, recorded)
+        if not pairs:
+            return None
+        print_log(f'The teacher\'s forward folds {len(pairs)} BN layers into the convolutions '
+                  'before them (model.teacher.fold_bn; the same features up to float '
+                  'rounding, its state dict unchanged).', logger='current')
+        return BNFolding(pairs)
 
     def _paired_automatically(self, distiller: dict, probe_input_shape: tuple) -> dict:
         """``distiller`` with its ``'auto'`` recorders replaced by the levels paired by stride
@@ -210,16 +249,28 @@ class SingleTeacherDistill(BaseModel):
     def teacher_features(self, inputs: torch.Tensor, data_samples: Optional[list]
                          ) -> List[torch.Tensor]:
         """The teacher's recorded features, run without gradients, only as far as needed, on
-        ``inputs`` in the teacher's own normalisation."""
-        with torch.no_grad(), teacher_bn_mode(self.teacher, self.teacher_bn_mode), \
+        ``inputs`` in the teacher's own normalisation, returned in the dtype of ``inputs``.
+
+        ``no_grad``, not ``inference_mode``: the loss saves the teacher's features for its
+        backward, which inference tensors refuse, and the recorders read their version
+        counters, which inference tensors lack.
+        """
+        dtype = inputs.dtype
+        folded = self.teacher_folding.applied(self.teacher) \
+            if self.teacher_folding is not None and self.teacher_bn_mode == 'eval' \
+            else nullcontext()
+        with torch.no_grad(), teacher_bn_mode(self.teacher, self.teacher_bn_mode), folded, \
                 self.distiller.teacher_recorders.recording() as recorded:
             if self.teacher_renormalizer is not None:
                 inputs = self.teacher_renormalizer(inputs, data_samples)
+            if self.teacher_dtype is not None:
+                inputs = inputs.to(self.teacher_dtype)
             if self._teacher_stops_at_features:
                 self.teacher.extract_feat(inputs)
             else:
                 self.teacher(inputs, data_samples, mode='tensor')
-            return recorded.features()
+            features = recorded.features()
+        return features if self.teacher_dtype is None else to_dtype(features, dtype)
 
     def loss(self, inputs: torch.Tensor, data_samples: list) -> Dict[str, torch.Tensor]:
         """The student's own losses plus the distillation losses.
