@@ -83,6 +83,9 @@ def bn_backward(g: BNGrads, feat: Tensor, grad_feat: Optional[Tensor]
     grad_weight = (scale[:, None] * g.outer_sum + torch.outer(k0, m.count * m.mean)
                    + k1[:, None] * (w @ gram))
     if grad_feat is not None:
-        flat = pixels(grad_feat)
-        flat.addmm_(pixels(feat).to(w.dtype), w.t() @ (k1[:, None] * w)).add_(k0 @ w)
+        flat, through, shift = pixels(grad_feat), w.t() @ (k1[:, None] * w), k0 @ w
+        if flat.dtype == w.dtype:
+            flat.addmm_(pixels(feat), through).add_(shift)
+        else:  # a half-precision student's feature, under autocast
+            flat += torch.addmm(shift, pixels(feat).to(w.dtype), through)
     return grad_weight, grad_bn_weight, g.sum

@@ -293,15 +293,17 @@ def test_bf16_autocast_is_as_close_to_float32_as_the_reference():
         ref_update, expected_update)
 
 
+@pytest.mark.parametrize('feat_dtype', [torch.float32, torch.bfloat16])  # the student's
 @pytest.mark.parametrize('sizes', [[(4, 4), (2, 2)], [(5, 5), (3, 3)]])  # recomputed, resized
-def test_autocast_runs(sizes):
+def test_autocast_runs(sizes, feat_dtype):
+    """Under autocast a student's features come in its dtype, float32 parameters or not."""
     connector = build([4, 8], [6, 10])
-    feats = make_inputs([4, 8], [(4, 4), (2, 2)])
+    feats = make_inputs([4, 8], [(4, 4), (2, 2)], feat_dtype)
     with torch.autocast('cpu', dtype=torch.bfloat16):
         outs = connector(feats, sizes)
         sum(o.float().mean() for o in outs).backward()
     assert [tuple(o.shape) for o in outs] == [(3, 6, *sizes[0]), (3, 10, *sizes[1])]
-    assert all(f.grad is not None for f in feats)
+    assert all(f.grad is not None and f.grad.dtype == feat_dtype for f in feats)
 
 
 def test_level_count_mismatch():
