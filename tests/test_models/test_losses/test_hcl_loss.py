@@ -181,3 +181,24 @@ def test_bad_loss_weight_is_refused_at_build(loss_weight):
 def test_zero_loss_weight_turns_the_loss_off():
     y = torch.randn(2, 3, 8, 8, requires_grad=True)
     assert build(loss_weight=0)([y], [torch.randn(2, 3, 8, 8)]).item() == 0
+
+
+def test_block_pyramid_one_image_a_chunk_with_mixed_layouts(monkeypatch):
+    """The one-pass form (pools of equal nested blocks) in one-image chunks, on a channels_last
+    student map against a contiguous teacher map, as the fast connector gives them; a level
+    whose pools are not all equal blocks takes the other path."""
+    from rkd.models._fast import hcl as fast_hcl
+    monkeypatch.setattr(fast_hcl, 'CHUNK_BYTES', 1)
+    calls = []
+    apply = fast_hcl.BlockHCL.apply
+    monkeypatch.setattr(fast_hcl.BlockHCL, 'apply', lambda *a: calls.append(a[4]) or apply(*a))
+    gen = torch.Generator().manual_seed(0)
+    preds = [torch.randn(3, 4, 8, 12, generator=gen).contiguous(
+        memory_format=torch.channels_last).requires_grad_(),
+        torch.randn(3, 4, 6, 6, generator=gen, requires_grad=True)]  # 6 % 4: not blocks
+    targets = [torch.randn(3, 4, 8, 12, generator=gen), torch.randn(3, 4, 6, 6, generator=gen)]
+    fast, ref = (build(impl=impl)(preds, targets) for impl in ('fast', 'reference'))
+    assert calls == [4]
+    torch.testing.assert_close(fast, ref, atol=1e-6, rtol=1e-5)
+    for g, e in zip(torch.autograd.grad(fast, preds), torch.autograd.grad(ref, preds)):
+        torch.testing.assert_close(g, e, atol=1e-7, rtol=1e-5)
