@@ -9,6 +9,7 @@ peak of the allocations torch's profiler records. The process's resident set wou
 the C heap's reuse and depends on how the kernel keeps its high-water mark, which differs
 between machines.
 """
+import copy
 import json
 import os
 import statistics
@@ -85,7 +86,7 @@ def build_algorithm(cfg: Config, impl: str, device: str, teacher: str = DEFAULT_
     The teacher keeps its random weights: speed and memory do not depend on them.
     """
     settings, channels_last = teacher_variant(teacher)
-    model_cfg = cfg.model.copy()
+    model_cfg = copy.deepcopy(cfg.model)  # cfg stays as it is for the next build
     model_cfg.teacher.checkpoint = None
     model_cfg.teacher.update(settings)
     model_cfg.distiller.connector.impl = impl

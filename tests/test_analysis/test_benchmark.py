@@ -13,8 +13,9 @@ import torch
 from mmengine.config import Config
 
 from rkd.analysis import benchmark
-from rkd.analysis.benchmark import (PARTS, benchmark_distillation, merge_rounds, peak_memory_mib,
-                                    time_dataloader, train_input_size)
+from rkd.analysis.benchmark import (PARTS, benchmark_distillation, build_algorithm, merge_rounds,
+                                    peak_memory_mib, teacher_variant, time_dataloader,
+                                    train_input_size)
 
 CONFIGS = Path(__file__).parents[2] / 'configs'
 FAMILIES = {
@@ -84,6 +85,33 @@ def test_rounds_pool_their_times_and_keep_the_largest_peak():
     assert case['distill'] == dict(ms=20.0, min_ms=10.0, max_ms=30.0,
                                    times_ms=[30.0, 10.0, 20.0], peak_mib=7.5)
     assert case['overhead'] == pytest.approx(0.5)  # 20 / (20 + 20)
+
+
+def test_rounds_of_some_parts_have_no_overhead():
+    rounds = [dict(teacher_variant='bfloat16', teacher=dict(times_ms=[4.0, 2.0], peak_mib=1.0))]
+    case = merge_rounds(rounds)
+    assert case['steps'] == 2 and case['teacher']['ms'] == 3.0
+    assert 'overhead' not in case and 'distill' not in case
+
+
+def test_teacher_variants_join_options():
+    assert teacher_variant('default') == ({}, False)
+    assert teacher_variant('unfolded+bfloat16+channels_last') == (
+        dict(fold_bn=False, dtype='bfloat16'), True)
+    with pytest.raises(ValueError, match='bf16'):
+        teacher_variant('bf16')
+
+
+def test_teacher_variants_build_as_named_and_leave_the_config_alone():
+    cfg = Config.fromfile(str(CONFIGS / 'digits/reviewkd_resnet32_resnet8_digits.py'))
+    unfolded = build_algorithm(cfg, 'fast', 'cpu', 'unfolded+channels_last')
+    assert unfolded.teacher_folding is None
+    assert unfolded.teacher.backbone.conv1.weight.is_contiguous(
+        memory_format=torch.channels_last)
+    assert 'fold_bn' not in cfg.model.teacher
+    folded = build_algorithm(cfg, 'fast', 'cpu')  # the digits teacher normalises in eval mode
+    assert folded.teacher_folding is not None and folded.teacher_dtype is None
+    assert build_algorithm(cfg, 'fast', 'cpu', 'bfloat16').teacher_dtype == torch.bfloat16
 
 
 @pytest.mark.slow

@@ -6,7 +6,8 @@ the connector and loss come back in the student's dtype. The features then carry
 rounding (bfloat16 keeps 8 significant bits: relative errors of about 1e-2 over a deep network).
 Meant for GPUs; a CPU without native bfloat16 (AVX-512 BF16, AMX) emulates it, slower than fp32.
 """
-from typing import List, Optional
+from functools import partial
+from typing import Any, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -30,10 +31,21 @@ def teacher_dtype(name: Optional[str]) -> Optional[torch.dtype]:
 
 def cast_teacher(teacher: nn.Module, dtype: torch.dtype) -> None:
     """Cast the floating-point parameters and buffers of ``teacher`` to ``dtype`` in place, its
-    preprocessor aside (:data:`KEPT_IN_FLOAT32`)."""
+    preprocessor aside (:data:`KEPT_IN_FLOAT32`), and its ``forward``'s floating-point tensor
+    arguments at each call: what calls the teacher as a whole (a ``val_step`` of
+    ``rkd.TeacherCheckHook``) passes its preprocessor's float32 batch."""
     for name, child in teacher.named_children():
         if name not in KEPT_IN_FLOAT32:
             child.to(dtype=dtype)
+    teacher.register_forward_pre_hook(partial(_cast_inputs, dtype), with_kwargs=True)
+
+
+def _cast_inputs(dtype: torch.dtype, module: nn.Module, args: tuple, kwargs: dict
+                 ) -> Tuple[tuple, dict]:
+    def cast(value: Any) -> Any:
+        return value.to(dtype) if torch.is_tensor(value) and value.is_floating_point() \
+            else value
+    return tuple(cast(arg) for arg in args), {key: cast(v) for key, v in kwargs.items()}
 
 
 def to_dtype(features: List[torch.Tensor], dtype: torch.dtype) -> List[torch.Tensor]:

@@ -92,3 +92,12 @@ def test_checkpoints_stay_strict_and_the_student_unaffected(teacher_checkpoint):
     fp32 = MODELS.build(algorithm(teacher_checkpoint))
     fp32.load_state_dict(state, strict=True)
     resumed.load_state_dict(fp32.state_dict(), strict=True)
+
+
+def test_the_whole_teacher_predicts_from_its_float32_preprocessor(teacher_checkpoint):
+    """rkd.TeacherCheckHook runs the teacher's val_step on the preprocessor's float32 batch."""
+    model = MODELS.build(algorithm(teacher_checkpoint, dtype='bfloat16'))
+    images = [torch.randint(0, 256, (3, 16, 16), dtype=torch.uint8) for _ in range(2)]
+    samples = synthetic_samples(model.student, 2, (16, 16))
+    predictions = model.teacher.val_step(dict(inputs=images, data_samples=samples))
+    assert len(predictions) == 2 and predictions[0].pred_score.isfinite().all()
