@@ -54,14 +54,33 @@ def _channels_last(weight: Tensor, dtype: torch.dtype) -> Tensor:
     return weight.to(dtype).contiguous(memory_format=torch.channels_last)
 
 
-def _linear(x: Tensor, weight: Tensor, bias: Tensor, out: Tensor) -> Tensor:
-    """``x @ weight.T + bias`` (a 1x1 conv with a bias on (pixels, C) matrices) into the
-    (N, H, W, C_out) ``out``, which may have a wider dtype than ``x`` (autocast)."""
+def _ones_column_buffer(feat: Tensor, chunk: int, dtype: torch.dtype) -> Tensor:
+    """Scratch for :func:`_augment`: a chunk's pixels of ``feat`` by C_in + 1, the last column
+    ones."""
+    pixels_per_chunk = min(chunk, len(feat)) * feat.shape[2] * feat.shape[3]
+    buf = feat.new_empty((pixels_per_chunk, feat.shape[1] + 1), dtype=dtype)
+    buf[:, -1] = 1
+    return buf
+
+
+def _augment(feat: Tensor, buf: Tensor) -> Tensor:
+    """``[feat | 1]`` as (pixels, C_in + 1), in ``buf``'s dtype: against ``[W | b]`` one product
+    is a 1x1 conv with a bias, and ``g.T @ [feat | 1]`` sums ``g`` over pixels in its last
+    column, without a pass of its own over ``g``."""
+    a = buf[:feat.numel() // feat.shape[1]]
+    a[:, :-1] = pixels(feat)
+    return a
+
+
+def _conv_bn(a: Tensor, weight: Tensor, out: Tensor) -> Tensor:
+    """``a @ weight.T`` (``a = [feat | 1]``, ``weight = [W | b]``) into the (N, H, W, C_out)
+    ``out``. Under autocast the product runs in ``a``'s dtype without the bias column, which is
+    added in ``out``'s wider one."""
     flat = out.view(-1, out.shape[-1])
-    if x.dtype == out.dtype:
-        torch.addmm(bias, x, weight.t(), out=flat)
+    if a.dtype == out.dtype:
+        torch.mm(a, weight.t(), out=flat)
     else:
-        torch.add(bias, x @ weight.t(), out=flat)
+        torch.add(weight[:, -1], a[:, :-1] @ weight[:, :-1].t().to(a.dtype), out=flat)
     return out
 
 
@@ -79,16 +98,6 @@ def _mm_into(out: Tensor, a: Tensor, b: Tensor) -> None:
         torch.mm(a, b, out=out)
     else:
         out.copy_(a @ b)
-
-
-def _att_through_conv1(att_weight: Tensor, folded: Tensor, shift: Tensor
-                       ) -> Tuple[Tensor, Tuple[Tensor, Tensor]]:
-    """The attention's (2, 2 mid) matrix, and the weight and bias that give its logits' x half
-    from conv1's input: ``x @ A.T = feat @ (A @ folded).T + A @ shift`` reads ``feat``'s C_in
-    channels instead of ``x``'s mid."""
-    att_w = att_weight.flatten(1)
-    att_x = att_w[:, :len(folded)]
-    return att_w, (att_x @ folded.to(shift.dtype), att_x @ shift)
 
 
 class Inputs(NamedTuple):
@@ -157,10 +166,13 @@ class RecomputedABF(torch.autograd.Function):
             invstd = torch.rsqrt(var + plan.eps)
             scale = invstd * bn_weight
             shift = bn_bias - mean * scale
-            folded = (w1 * scale[:, None]).to(dtype)  # conv1 and BN as one conv with a bias
+            # conv1 and BN as one conv with a bias, [W | b], and the attention's x half through it
+            folded = torch.cat([w1 * scale[:, None], shift[:, None]], 1)
+            att_w = att_weight.flatten(1)
+            att_x = att_w[:, :len(w1)] @ folded
             mid, shape = len(w1), (len(feat), *feat.shape[2:])
-            att_w, att_x_w = _att_through_conv1(att_weight, folded, shift)
             x_buf, f_buf = _buffers(2, (*shape, mid), chunk, bn_weight)
+            aug_buf = _ones_column_buffer(feat, chunk, dtype)
             res, conv2_w = nhwc(residual), _channels_last(conv2_weight, dtype)
             fused = feat.new_empty((*shape, mid), dtype=dtype) if keep_residual else None
             # conv2's output, filled chunk by chunk: a cat of the chunks would hold it twice
@@ -170,11 +182,10 @@ class RecomputedABF(torch.autograd.Function):
             for rows in _chunks(len(feat), chunk):
                 # BN's output, the attention and the fusion in the parameters' precision
                 n = rows.stop - rows.start
-                feat_rows = pixels(feat[rows].to(dtype))
-                x = _linear(feat_rows, folded, shift, x_buf[:n])
+                a = _augment(feat[rows], aug_buf)
+                x = _conv_bn(a, folded, x_buf[:n])
                 r = res[rows].to(mean.dtype)
-                logit_x = _linear(feat_rows.to(mean.dtype), *att_x_w,
-                                  x.new_empty((*x.shape[:3], 2)))
+                logit_x = (a.to(mean.dtype) @ att_x.t()).view(*x.shape[:3], 2)
                 atts.append(attention(logit_x, r, att_w, att_bias, factors))
                 f = fuse(x, r, atts[-1], factors, out=f_buf[:n]).to(dtype)
                 if fused is not None:
@@ -204,24 +215,27 @@ class RecomputedABF(torch.autograd.Function):
         w1 = conv1_weight.flatten(1).to(dtype).to(precise)
         scale = invstd * bn_weight
         shift = bn_bias - mean * scale
-        folded, conv2_w = (w1 * scale[:, None]).to(dtype), _channels_last(conv2_weight, dtype)
+        folded = torch.cat([w1 * scale[:, None], shift[:, None]], 1)  # [W | b], as forward's
+        conv1_w, conv2_w = folded[:, :-1].to(dtype), _channels_last(conv2_weight, dtype)
+        att_w = att_weight.flatten(1)
+        att_x = att_w[:, :mid]
+        att_x_feat = att_x @ folded  # grad_logit_x -> [grad_feat | _], through x and conv1
         res = nhwc(residual)
         grad_res = torch.empty_like(res)
         needs_grad = Inputs(*ctx.needs_input_grad[1:])  # [0]: the plan
         grad_feat = (torch.empty_like(feat, memory_format=torch.channels_last)
                      if needs_grad.feat else None)
-        # grad_logit_x -> grad_feat, through x's attention half and the folded conv1
-        att_w, (att_x_feat, _) = _att_through_conv1(att_weight, folded, shift)
-        # sums over pixels: of outer(grad_x, feat); of grad_x; of grad_logit_x, its outer with feat
-        outer_sum, grad_x_sum = mean.new_zeros(w1.shape), mean.new_zeros(mid)
-        logit_sum, logit_outer_sum = mean.new_zeros(2), mean.new_zeros((2, feat.shape[1]))
+        # over pixels, sums of outer(grad_x, [feat | 1]) and of outer(grad_logit_x, [feat | 1])
+        outer_sum = mean.new_zeros(folded.shape)
+        logit_outer_sum = mean.new_zeros((2, folded.shape[1]))
         grad_conv2 = torch.zeros_like(conv2_weight, memory_format=torch.channels_last)
         grad_att_r, grad_att_bias = torch.zeros_like(att_w[:, mid:]), mean.new_zeros(2)
         x_buf, f_buf, grad_x_buf, work = _buffers(
             4, (len(feat), *feat.shape[2:], mid), ctx.chunk, mean)
+        aug_buf = _ones_column_buffer(feat, ctx.chunk, dtype)
         for rows in chunks:
-            n, feat_rows = rows.stop - rows.start, pixels(feat[rows].to(dtype))
-            x = _linear(feat_rows, folded, shift, x_buf[:n])
+            n, a = rows.stop - rows.start, _augment(feat[rows], aug_buf)
+            x = _conv_bn(a, folded, x_buf[:n])
             r = res[rows].to(precise)
             f = (nchw(fuse(x, r, att[rows], factors, out=f_buf[:n]).to(dtype))
                  if fused is None else fused[rows])
@@ -235,26 +249,21 @@ class RecomputedABF(torch.autograd.Function):
                 grad_f, x, r, att[rows], att_w, factors, grad_x, work[:n])
             grad_att_r += grad_w
             grad_att_bias += grad_b
-            # grad_x = grad_x + grad_logit @ att_w[:, :mid]: the second term's share of every
-            # sum below is read from grad_logit's sums, and its input gradient added directly
+            # grad_x = grad_x + grad_logit @ att_x: the second term's share of the sums is read
+            # from grad_logit's at the end, and its input gradient added here directly
             grad_logit = grad_logit.view(-1, 2)
-            logit_sum += grad_logit.sum(0)
-            logit_outer_sum.addmm_(grad_logit.t(), feat_rows.to(precise))
-            grad_x = grad_x.view(-1, mid)
-            grad_x_sum += grad_x.sum(0)
-            grad_x = grad_x.to(dtype)
-            _add_mm(outer_sum, grad_x.t(), feat_rows)
+            logit_outer_sum.addmm_(grad_logit.t(), a.to(precise))
+            grad_x = grad_x.view(-1, mid).to(dtype)
+            _add_mm(outer_sum, grad_x.t(), a)
             if grad_feat is not None:  # scale * grad_x through conv1; BN's batch terms below
                 grad_feat_rows = pixels(grad_feat[rows])
-                _mm_into(grad_feat_rows, grad_x, folded)
-                _add_mm(grad_feat_rows, grad_logit, att_x_feat)
-        att_x = att_w[:, :mid]
+                _mm_into(grad_feat_rows, grad_x, conv1_w)
+                _add_mm(grad_feat_rows, grad_logit, att_x_feat[:, :-1])
         outer_sum.addmm_(att_x.t(), logit_outer_sum)
-        grad_x_sum.addmv_(att_x.t(), logit_sum)
-        grad_att_x = torch.addr(logit_outer_sum @ folded.to(precise).t(), logit_sum, shift)
+        grad_att_x = logit_outer_sum @ folded.t()
         grad_w1, grad_bn_weight, grad_bn_bias = bn_backward(
-            BNGrads(w1, invstd, bn_weight, mean, Moments(mean_in, cov_in, ctx.count), outer_sum,
-                    grad_x_sum), feat, grad_feat)
+            BNGrads(w1, invstd, bn_weight, mean, Moments(mean_in, cov_in, ctx.count),
+                    outer_sum[:, :-1], outer_sum[:, -1]), feat, grad_feat)
         grad_att = torch.cat([grad_att_x, grad_att_r], 1).view_as(att_weight)
         return Inputs(grad_feat, nchw(grad_res), grad_w1.view_as(conv1_weight), grad_bn_weight,
                       grad_bn_bias, grad_att, grad_att_bias, grad_conv2)
