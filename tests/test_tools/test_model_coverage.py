@@ -108,3 +108,8 @@ def test_a_family_that_fails_alone_shows_the_reason_at_its_own_size(monkeypatch)
     outcome = check_pair('mmpretrain', 'levit', 'a/student.py', 'a/teacher.py',
                          sizes=(64, 128, 512))
     assert outcome.size == 512
+
+
+def test_a_square_size_given_as_a_pair_is_the_configs_own():
+    from rkd.analysis.model_coverage import _own_sizes, config_root
+    assert _own_sizes(str(config_root('mmdet') / 'pascal_voc' / 'ssd300_voc0712.py')) == [300]
