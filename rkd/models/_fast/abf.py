@@ -37,9 +37,9 @@ def abf_forward(parts: ABFParts, feat: Tensor, residual: Optional[Tensor],
     Without ``keep_residual`` (the shallowest level) a recomputed level's fused map is never
     whole and None is returned for it.
     """
-    feat = feat.contiguous(memory_format=torch.channels_last)
-    if recomputable(parts, feat, out_size):
+    if recomputable(parts, feat, out_size):  # copies feat once, in its own layout
         return _forward_recomputed(parts, feat, residual, keep_residual)
+    feat = feat.contiguous(memory_format=torch.channels_last)
     x = parts.bn1(parts.conv1(feat))
     if parts.att is not None:
         x = _fuse(parts.att, x, residual)

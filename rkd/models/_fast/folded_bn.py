@@ -29,13 +29,11 @@ def pixels(x: Tensor) -> Tensor:
     return nhwc(x).view(-1, x.shape[1])
 
 
-def input_moments(feat: Tensor, chunk: int, dtype: torch.dtype) -> Moments:
-    """:class:`Moments` of ``feat``'s pixels in ``dtype``: the covariance from centred chunks
-    (two passes), as exact as BN's own two-pass variance."""
-    flat = pixels(feat)
+def input_moments(flat: Tensor, rows: int, dtype: torch.dtype) -> Moments:
+    """:class:`Moments` in ``dtype`` of the rows of the (pixels, C) ``flat``: the covariance from
+    centred chunks of ``rows`` rows (two passes), as exact as BN's own two-pass variance."""
     mean = flat.mean(0, dtype=dtype)
     cov = mean.new_zeros((len(mean), len(mean)))
-    rows = chunk * feat.shape[2] * feat.shape[3]
     centred = mean.new_empty((min(rows, len(flat)), len(mean)))
     for start in range(0, len(flat), rows):
         part = flat[start:start + rows]
@@ -68,7 +66,7 @@ def bn_backward(g: BNGrads, feat: Tensor, grad_feat: Optional[Tensor]
                 ) -> Tuple[Tensor, Tensor, Tensor]:
     """The gradients of the conv's weight, BN's weight and BN's bias; adds into ``grad_feat``
     (holding ``scale * grad_x`` through the conv) the part of the input gradient that the batch
-    sums scale.
+    sums scale. ``feat`` and ``grad_feat`` are (pixels, C_in) matrices.
 
     With ``x_hat = (c - mean) * invstd`` and ``scale = invstd * bn_weight``, BN's backward is
     ``grad_c = scale * (grad_x - mean(grad_x) - x_hat * mean(grad_x * x_hat))
@@ -83,9 +81,9 @@ def bn_backward(g: BNGrads, feat: Tensor, grad_feat: Optional[Tensor]
     grad_weight = (scale[:, None] * g.outer_sum + torch.outer(k0, m.count * m.mean)
                    + k1[:, None] * (w @ gram))
     if grad_feat is not None:
-        flat, through, shift = pixels(grad_feat), w.t() @ (k1[:, None] * w), k0 @ w
-        if flat.dtype == w.dtype:
-            flat.addmm_(pixels(feat), through).add_(shift)
-        else:  # a half-precision student's feature, under autocast
-            flat += torch.addmm(shift, pixels(feat).to(w.dtype), through)
+        through, shift = w.t() @ (k1[:, None] * w), k0 @ w
+        if grad_feat.dtype == feat.dtype == w.dtype:
+            grad_feat.addmm_(feat, through).add_(shift)
+        else:  # half-precision features, under autocast
+            grad_feat += torch.addmm(shift, feat.to(w.dtype), through)
     return grad_weight, grad_bn_weight, g.sum

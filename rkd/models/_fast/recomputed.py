@@ -54,22 +54,21 @@ def _channels_last(weight: Tensor, dtype: torch.dtype) -> Tensor:
     return weight.to(dtype).contiguous(memory_format=torch.channels_last)
 
 
-def _ones_column_buffer(feat: Tensor, chunk: int, dtype: torch.dtype) -> Tensor:
-    """Scratch for :func:`_augment`: a chunk's pixels of ``feat`` by C_in + 1, the last column
-    ones."""
-    pixels_per_chunk = min(chunk, len(feat)) * feat.shape[2] * feat.shape[3]
-    buf = feat.new_empty((pixels_per_chunk, feat.shape[1] + 1), dtype=dtype)
-    buf[:, -1] = 1
-    return buf
-
-
-def _augment(feat: Tensor, buf: Tensor) -> Tensor:
-    """``[feat | 1]`` as (pixels, C_in + 1), in ``buf``'s dtype: against ``[W | b]`` one product
+def _augmented(feat: Tensor, dtype: torch.dtype) -> Tensor:
+    """``[feat | 1]`` as a (pixels, C_in + 1) matrix in ``dtype``, one copy of ``feat`` in any
+    layout (which the channels_last copy it replaces cost too): against ``[W | b]`` one product
     is a 1x1 conv with a bias, and ``g.T @ [feat | 1]`` sums ``g`` over pixels in its last
     column, without a pass of its own over ``g``."""
-    a = buf[:feat.numel() // feat.shape[1]]
-    a[:, :-1] = pixels(feat)
-    return a
+    n, c, h, w = feat.shape
+    a = feat.new_empty((n, h, w, c + 1), dtype=dtype)
+    a[..., :-1] = nhwc(feat)
+    a[..., -1] = 1
+    return a.view(-1, c + 1)
+
+
+def _pixel_rows(rows: slice, image_pixels: int) -> slice:
+    """The rows of a (pixels, C) matrix that hold the images ``rows``."""
+    return slice(rows.start * image_pixels, rows.stop * image_pixels)
 
 
 def _conv_bn(a: Tensor, weight: Tensor, out: Tensor) -> Tensor:
@@ -160,7 +159,9 @@ class RecomputedABF(torch.autograd.Function):
         dtype = (torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device)
                  else feat.dtype)
         with torch.autocast(device, enabled=False):  # autocast's casts, done by hand below
-            moments = input_moments(feat, chunk, bn_weight.dtype)
+            a = _augmented(feat, dtype)
+            image_pixels = feat.shape[2] * feat.shape[3]
+            moments = input_moments(a[:, :-1], chunk * image_pixels, bn_weight.dtype)
             w1 = conv1_weight.flatten(1).to(dtype).to(bn_weight.dtype)
             mean, var = bn_statistics(w1, moments)
             invstd = torch.rsqrt(var + plan.eps)
@@ -172,7 +173,6 @@ class RecomputedABF(torch.autograd.Function):
             att_x = att_w[:, :len(w1)] @ folded
             mid, shape = len(w1), (len(feat), *feat.shape[2:])
             x_buf, f_buf = _buffers(2, (*shape, mid), chunk, bn_weight)
-            aug_buf = _ones_column_buffer(feat, chunk, dtype)
             res, conv2_w = nhwc(residual), _channels_last(conv2_weight, dtype)
             fused = feat.new_empty((*shape, mid), dtype=dtype) if keep_residual else None
             # conv2's output, filled chunk by chunk: a cat of the chunks would hold it twice
@@ -182,20 +182,21 @@ class RecomputedABF(torch.autograd.Function):
             for rows in _chunks(len(feat), chunk):
                 # BN's output, the attention and the fusion in the parameters' precision
                 n = rows.stop - rows.start
-                a = _augment(feat[rows], aug_buf)
-                x = _conv_bn(a, folded, x_buf[:n])
+                a_rows = a[_pixel_rows(rows, image_pixels)]
+                x = _conv_bn(a_rows, folded, x_buf[:n])
                 r = res[rows].to(mean.dtype)
-                logit_x = (a.to(mean.dtype) @ att_x.t()).view(*x.shape[:3], 2)
+                logit_x = (a_rows.to(mean.dtype) @ att_x.t()).view(*x.shape[:3], 2)
                 atts.append(attention(logit_x, r, att_w, att_bias, factors))
                 f = fuse(x, r, atts[-1], factors, out=f_buf[:n]).to(dtype)
                 if fused is not None:
                     fused[rows] = f
                 out[rows] = F.conv2d(nchw(f), conv2_w, padding=1)
         fused = None if fused is None else nchw(fused)
-        ctx.save_for_backward(feat, residual, conv1_weight, bn_weight, bn_bias, att_weight,
+        ctx.save_for_backward(a, residual, conv1_weight, bn_weight, bn_bias, att_weight,
                               conv2_weight, mean, invstd, moments.mean, moments.cov,
                               torch.cat(atts), fused)
         ctx.factors, ctx.chunk, ctx.dtype, ctx.count = factors, chunk, dtype, moments.count
+        ctx.feat_shape, ctx.feat_dtype = feat.shape, feat.dtype
         ctx.mark_non_differentiable(mean, var)
         return out, fused, mean, var
 
@@ -208,9 +209,10 @@ class RecomputedABF(torch.autograd.Function):
 
     @staticmethod
     def _backward(ctx, grad_out: Tensor, grad_fused: Optional[Tensor]) -> Inputs:
-        (feat, residual, conv1_weight, bn_weight, bn_bias, att_weight, conv2_weight, mean,
+        (a, residual, conv1_weight, bn_weight, bn_bias, att_weight, conv2_weight, mean,
          invstd, mean_in, cov_in, att, fused) = ctx.saved_tensors
-        factors, mid, chunks = ctx.factors, conv1_weight.shape[0], _chunks(len(feat), ctx.chunk)
+        n_images, c_in, h, w = ctx.feat_shape
+        factors, mid, chunks = ctx.factors, conv1_weight.shape[0], _chunks(n_images, ctx.chunk)
         dtype, precise = ctx.dtype, mean.dtype  # of the convs, of the rest
         w1 = conv1_weight.flatten(1).to(dtype).to(precise)
         scale = invstd * bn_weight
@@ -223,19 +225,17 @@ class RecomputedABF(torch.autograd.Function):
         res = nhwc(residual)
         grad_res = torch.empty_like(res)
         needs_grad = Inputs(*ctx.needs_input_grad[1:])  # [0]: the plan
-        grad_feat = (torch.empty_like(feat, memory_format=torch.channels_last)
-                     if needs_grad.feat else None)
+        grad_feat = (torch.empty(ctx.feat_shape, dtype=ctx.feat_dtype, device=a.device,
+                                 memory_format=torch.channels_last) if needs_grad.feat else None)
         # over pixels, sums of outer(grad_x, [feat | 1]) and of outer(grad_logit_x, [feat | 1])
         outer_sum = mean.new_zeros(folded.shape)
         logit_outer_sum = mean.new_zeros((2, folded.shape[1]))
         grad_conv2 = torch.zeros_like(conv2_weight, memory_format=torch.channels_last)
         grad_att_r, grad_att_bias = torch.zeros_like(att_w[:, mid:]), mean.new_zeros(2)
-        x_buf, f_buf, grad_x_buf, work = _buffers(
-            4, (len(feat), *feat.shape[2:], mid), ctx.chunk, mean)
-        aug_buf = _ones_column_buffer(feat, ctx.chunk, dtype)
+        x_buf, f_buf, grad_x_buf, work = _buffers(4, (n_images, h, w, mid), ctx.chunk, mean)
         for rows in chunks:
-            n, a = rows.stop - rows.start, _augment(feat[rows], aug_buf)
-            x = _conv_bn(a, folded, x_buf[:n])
+            n, a_rows = rows.stop - rows.start, a[_pixel_rows(rows, h * w)]
+            x = _conv_bn(a_rows, folded, x_buf[:n])
             r = res[rows].to(precise)
             f = (nchw(fuse(x, r, att[rows], factors, out=f_buf[:n]).to(dtype))
                  if fused is None else fused[rows])
@@ -252,9 +252,9 @@ class RecomputedABF(torch.autograd.Function):
             # grad_x = grad_x + grad_logit @ att_x: the second term's share of the sums is read
             # from grad_logit's at the end, and its input gradient added here directly
             grad_logit = grad_logit.view(-1, 2)
-            logit_outer_sum.addmm_(grad_logit.t(), a.to(precise))
+            logit_outer_sum.addmm_(grad_logit.t(), a_rows.to(precise))
             grad_x = grad_x.view(-1, mid).to(dtype)
-            _add_mm(outer_sum, grad_x.t(), a)
+            _add_mm(outer_sum, grad_x.t(), a_rows)
             if grad_feat is not None:  # scale * grad_x through conv1; BN's batch terms below
                 grad_feat_rows = pixels(grad_feat[rows])
                 _mm_into(grad_feat_rows, grad_x, conv1_w)
@@ -263,7 +263,8 @@ class RecomputedABF(torch.autograd.Function):
         grad_att_x = logit_outer_sum @ folded.t()
         grad_w1, grad_bn_weight, grad_bn_bias = bn_backward(
             BNGrads(w1, invstd, bn_weight, mean, Moments(mean_in, cov_in, ctx.count),
-                    outer_sum[:, :-1], outer_sum[:, -1]), feat, grad_feat)
+                    outer_sum[:, :-1], outer_sum[:, -1]), a[:, :-1],
+            None if grad_feat is None else pixels(grad_feat))
         grad_att = torch.cat([grad_att_x, grad_att_r], 1).view_as(att_weight)
         return Inputs(grad_feat, nchw(grad_res), grad_w1.view_as(conv1_weight), grad_bn_weight,
                       grad_bn_bias, grad_att, grad_att_bias, grad_conv2)

@@ -20,7 +20,8 @@ def test_statistics_and_gradients_match_conv_then_bn():
     grad_x = torch.randn(x.shape, generator=gen, dtype=torch.float64)
     expected = torch.autograd.grad(x, (feat, weight, bn_weight, bn_bias), grad_x)
 
-    moments = input_moments(feat.detach(), chunk=2, dtype=torch.float64)  # two chunks of images
+    flat_feat = pixels(feat.detach())
+    moments = input_moments(flat_feat, rows=50, dtype=torch.float64)  # chunks of 50 pixels
     mean, var = bn_statistics(weight.detach(), moments)
     torch.testing.assert_close(mean, c.mean((0, 2, 3)))
     torch.testing.assert_close(var, c.var((0, 2, 3), unbiased=False))
@@ -28,12 +29,11 @@ def test_statistics_and_gradients_match_conv_then_bn():
     invstd = torch.rsqrt(var + eps)
     scale = (invstd * bn_weight).detach()
     flat_grad = pixels(grad_x.contiguous(memory_format=torch.channels_last))
-    flat_feat = pixels(feat.detach())
     grad_feat = torch.empty_like(feat, memory_format=torch.channels_last)
     pixels(grad_feat).copy_(flat_grad @ (weight.detach() * scale[:, None]))
     got = bn_backward(BNGrads(weight.detach(), invstd, bn_weight.detach(), mean, moments,
                               flat_grad.t() @ flat_feat, flat_grad.sum(0)),
-                      feat.detach(), grad_feat)
+                      flat_feat, pixels(grad_feat))
     torch.testing.assert_close(grad_feat, expected[0])
     for g, e in zip(got, expected[1:]):
         torch.testing.assert_close(g, e)
