@@ -2,6 +2,7 @@
 from typing import Dict, List, Optional, Sequence
 
 import torch
+from mmengine.logging import print_log
 from torch import Tensor
 
 from rkd.registry import MODELS
@@ -68,6 +69,13 @@ class ReviewKDDistiller(BaseDistiller):
                              (teacher_feats, self.teacher_recorders)):
             self._check_one_map_per_loss(feats, group)
         self._check_pairing(student_feats, teacher_feats)
+        branches = {len(s) // len(t) for s, t in zip(student_feats, teacher_feats)
+                    if len(s) > len(t) and len(s) % len(t) == 0}
+        if branches:
+            print_log(f'The student\'s maps hold {sorted(branches)} times the teacher\'s images: '
+                      'a student that runs several branches on each image (TridentNet, in '
+                      'training) stacks them along the batch; each teacher map is repeated to '
+                      'teach every branch.', logger='current')
         self._try_extra_losses(student_feats, teacher_feats)
         self.connector = MODELS.build(
             dict(self.connector_cfg,
@@ -116,7 +124,8 @@ class ReviewKDDistiller(BaseDistiller):
                                'SingleTeacherDistill does it when it is built.')
         self._check_pairing(student_feats, teacher_feats)
         aligned = self.connector(student_feats, [t.shape[-2:] for t in teacher_feats])
-        per_level = [self.loss([y], [t]) for y, t in zip(aligned, teacher_feats)]
+        per_level = [self.loss([y], [_per_branch(t, len(y))])
+                     for y, t in zip(aligned, teacher_feats)]
         factor = 1.0 if self.warmup is None else self.warmup.factor()
         losses = {self.loss_name: torch.stack(per_level).sum() * factor}
         for name, loss in self.extra_losses.items():
@@ -127,6 +136,15 @@ class ReviewKDDistiller(BaseDistiller):
         if self.warmup is not None:
             losses['reviewkd_warmup'] = per_level[0].new_tensor(factor)
         return losses
+
+
+def _per_branch(teacher: Tensor, student_batch: int) -> Tensor:
+    """``teacher`` repeated along the batch where the student's batch is a whole multiple of its
+    own: a multi-branch student (TridentNet) runs each image once per branch and stacks the
+    branches along the batch, branch after branch, where the teacher in eval mode runs one."""
+    if student_batch > len(teacher) and student_batch % len(teacher) == 0:
+        return teacher.repeat(student_batch // len(teacher), *[1] * (teacher.dim() - 1))
+    return teacher
 
 
 def _check_loss_name(name: str) -> None:

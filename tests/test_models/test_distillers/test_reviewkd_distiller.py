@@ -70,3 +70,20 @@ def test_the_log_shows_the_true_total(mmpretrain_scope):
     trained = log['loss_student'] + log['loss_reviewkd'] + log['loss_kd']
     torch.testing.assert_close(log['loss'], trained)
     assert log['loss'] > log['loss_student']
+
+
+def test_each_branch_of_a_multi_branch_student_is_taught_by_the_teacher():
+    # TridentNet trains 3 branches on each image, stacked along the batch branch after branch;
+    # the teacher (eval mode) runs one
+    from rkd.models.recorders import RecordedFeatures
+    distiller = MODELS.build(dict(type='rkd.ReviewKDDistiller', student_recorders=['a', 'b'],
+                                  teacher_recorders=['a', 'b'], loss=dict(type='rkd.HCLoss')))
+    student = RecordedFeatures([torch.randn(6, 4, 8, 8), torch.randn(6, 8, 4, 4)], {})
+    teacher = RecordedFeatures([torch.randn(2, 4, 8, 8), torch.randn(2, 8, 4, 4)], {})
+    distiller.prepare(student, teacher)
+    repeated = RecordedFeatures([t.repeat(3, 1, 1, 1) for t in teacher], {})
+    torch.testing.assert_close(distiller(student, teacher)['loss_reviewkd'],
+                               distiller(student, repeated)['loss_reviewkd'])
+    with pytest.raises(ValueError, match=r'student feature of shape \(5, 4, 8, 8\) vs teacher '
+                       r'feature of shape \(2, 4, 8, 8\)'):
+        distiller(RecordedFeatures([s[:5] for s in student], {}), teacher)
