@@ -196,19 +196,19 @@ def _both_train_alone_at(student: str, teacher: str, size: int, steps: int) -> N
 
 
 def _own_sizes(config: str) -> List[int]:
-    """The square input sizes ``config`` names: its backbone's ``img_size`` and the square sizes
-    its test pipeline resizes or crops to. Position tables, rotary embeddings and a LeNet's
-    classifier fit those only."""
+    """The square input sizes ``config`` names: its backbone's ``img_size`` and the size its test
+    pipeline ends with (the last it resizes or crops to: a ResizeEdge to 256 before a 224 crop
+    gives 224). Position tables, rotary embeddings and a LeNet's classifier fit those only."""
     cfg = Config.fromfile(config)
-    named = [cfg.model.get('backbone', {}).get('img_size')]
     dataset = cfg.get('val_dataloader', {}).get('dataset', {})
     pipeline = cfg.get('test_pipeline') or dataset.get('pipeline') or []
-    named += [step.get(key) for step in pipeline if isinstance(step, dict)
-              for key in ('scale', 'crop_size')]
+    resized = [step[key] for step in pipeline if isinstance(step, dict)
+               for key in ('scale', 'crop_size') if step.get(key) is not None]
+    named = [cfg.model.get('backbone', {}).get('img_size'), *resized[-1:]]
     # an int, or a square (w, h): SSD300's (300, 300)
-    return [size if isinstance(size, int) else size[0] for size in named
-            if isinstance(size, int) or isinstance(size, (tuple, list)) and len(size) == 2
-            and size[0] == size[1] and isinstance(size[0], int)]
+    return sorted({size if isinstance(size, int) else size[0] for size in named
+                   if isinstance(size, int) or isinstance(size, (tuple, list))
+                   and len(size) == 2 and size[0] == size[1] and isinstance(size[0], int)})
 
 
 def _train_alone(config: str, size: int, steps: int, reload: bool) -> None:
