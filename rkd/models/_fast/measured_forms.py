@@ -32,7 +32,9 @@ MEASURED_FORMS = {
         'fast', 'docs/performance.md, 2-core AMD EPYC without AVX-512, quiet machine, 2026-12: '
         'bench_connector.py --iters 8, connector + loss fast 2270 vs reference 2896 ms (CIFAR, '
         'batch 64) and 1966 vs 2284 ms (ImageNet, batch 8); --compile (CIFAR): compiled 2194 '
-        'vs fast 2103 ms, 561 vs 178 MB'),
+        'vs fast 2103 ms, 561 vs 178 MB; this machine kind again on 2026-12-07 after the '
+        'folded-BN changes, loaded, --threads 1: fast 3054 vs reference 5683 ms (CIFAR), 2763 vs '
+        '3499 ms (ImageNet)'),
     CUDA: Measured(None, 'no GPU was at hand: tools/analysis_tools/gpu_report.py measures it'),
 }
 
