@@ -16,8 +16,7 @@ import statistics
 import subprocess
 import time
 from contextlib import contextmanager, nullcontext
-from typing import (Any, Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence,
-                    Tuple)
+from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
@@ -32,17 +31,15 @@ PARTS = ('student', 'teacher', 'distill')
 # Pipeline keys that carry the training crop or resize size as (w, h), in mmcv's, mmpretrain's
 # and mmdet's transforms; ``scales`` (mmdet's RandomChoiceResize) lists several.
 SIZE_KEYS = ('crop_size', 'scale', 'size', 'scales')
-# The options a teacher variant joins with '+' ('default': the teacher as configured): settings
-# of ``model.teacher``, and ``channels_last``, the teacher's weights (so its activations) in that
-# memory format, which no config sets.
+# The options a teacher variant joins with '+' ('default': the teacher as configured), as
+# settings of ``model.teacher``.
 TEACHER_OPTIONS = {'unfolded': dict(fold_bn=False), 'bfloat16': dict(dtype='bfloat16'),
-                   'float16': dict(dtype='float16'), 'channels_last': {}}
+                   'float16': dict(dtype='float16'), 'channels_last': dict(channels_last=True)}
 DEFAULT_TEACHER = 'default'
 
 
-def teacher_variant(name: str) -> Tuple[dict, bool]:
-    """The ``model.teacher`` settings of the variant ``name`` (e.g. ``'unfolded+bfloat16'``)
-    and whether its teacher runs channels_last."""
+def teacher_variant(name: str) -> dict:
+    """The ``model.teacher`` settings of the variant ``name`` (e.g. ``'unfolded+bfloat16'``)."""
     options = [] if name == DEFAULT_TEACHER else name.split('+')
     unknown = [option for option in options if option not in TEACHER_OPTIONS]
     if unknown:
@@ -51,7 +48,7 @@ def teacher_variant(name: str) -> Tuple[dict, bool]:
     settings = {}
     for option in options:
         settings.update(TEACHER_OPTIONS[option])
-    return settings, 'channels_last' in options
+    return settings
 
 
 def train_input_size(cfg: Config) -> List[int]:
@@ -85,16 +82,12 @@ def build_algorithm(cfg: Config, impl: str, device: str, teacher: str = DEFAULT_
 
     The teacher keeps its random weights: speed and memory do not depend on them.
     """
-    settings, channels_last = teacher_variant(teacher)
     model_cfg = copy.deepcopy(cfg.model)  # cfg stays as it is for the next build
     model_cfg.teacher.checkpoint = None
-    model_cfg.teacher.update(settings)
+    model_cfg.teacher.update(teacher_variant(teacher))
     model_cfg.distiller.connector.impl = impl
     model_cfg.distiller.loss.impl = impl
-    model = build_distillation(cfg, model_cfg).to(device).train()
-    if channels_last:
-        model.teacher.to(memory_format=torch.channels_last)
-    return model
+    return build_distillation(cfg, model_cfg).to(device).train()
 
 
 class PeakMemory:

@@ -95,9 +95,9 @@ def test_rounds_of_some_parts_have_no_overhead():
 
 
 def test_teacher_variants_join_options():
-    assert teacher_variant('default') == ({}, False)
-    assert teacher_variant('unfolded+bfloat16+channels_last') == (
-        dict(fold_bn=False, dtype='bfloat16'), True)
+    assert teacher_variant('default') == {}
+    assert teacher_variant('unfolded+bfloat16+channels_last') == dict(
+        fold_bn=False, dtype='bfloat16', channels_last=True)
     with pytest.raises(ValueError, match='bf16'):
         teacher_variant('bf16')
 

@@ -29,7 +29,7 @@ STUDENT_LOSS = 'loss_student'
 # Keys of the teacher dict that say which weights it has.
 WEIGHT_KEYS = ('checkpoint', 'strict')
 # Keys of the teacher dict that say how it runs.
-RUN_KEYS = ('bn_mode', 'dtype', 'fold_bn')
+RUN_KEYS = ('bn_mode', 'dtype', 'fold_bn', 'channels_last')
 
 
 @MODELS.register_module()
@@ -58,7 +58,8 @@ class SingleTeacherDistill(BaseModel):
             teacher is cast to that dtype once and run in it, its features returned in the
             student's float32, with that dtype's rounding (about 1e-2 relative for bfloat16;
             for GPUs: a CPU without native bfloat16 emulates it, slower than float32;
-            ``teacher_precision.py``).
+            ``teacher_precision.py``); ``channels_last=True`` (opt-in) puts the teacher's
+            weights, hence its activations, in that memory format.
         distiller: config of the distiller (``rkd.ReviewKDDistiller``, or any
             ``BaseDistiller``).
         data_preprocessor: the config's top-level preprocessor, which the Runner hands to the
@@ -95,6 +96,7 @@ class SingleTeacherDistill(BaseModel):
         dtype = teacher.pop('dtype', None)
         cast_to = teacher_dtype(dtype)
         fold_bn = teacher.pop('fold_bn', True)
+        channels_last = teacher.pop('channels_last', False)
         # The build's probes run the teacher as built (stride pairing runs it directly).
         self.teacher_dtype: Optional[torch.dtype] = None
         self.teacher_folding: Optional[BNFolding] = None
@@ -113,7 +115,9 @@ class SingleTeacherDistill(BaseModel):
             self.distiller.teacher_recorders.sources)
         self._prepare_distiller(tuple(probe_input_shape))
         self._check_trainable()
-        self.teacher_folding = self._fold_teacher_bn() if fold_bn else None
+        # batch statistics change with every batch: nothing to fold
+        if fold_bn and self.teacher_bn_mode == 'eval':
+            self.teacher_folding = self._fold_teacher_bn()
         if cast_to is not None:
             cast_teacher(self.teacher, cast_to)
             self.teacher_dtype = cast_to
@@ -121,6 +125,8 @@ class SingleTeacherDistill(BaseModel):
                       'teacher runs in that dtype (cast once; its inputs at each forward) and '
                       'its features reach the connector and loss in float32, with that dtype\'s '
                       'rounding.', logger='current')
+        if channels_last:
+            self.teacher.to(memory_format=torch.channels_last)
 
     @staticmethod
     def _build_teacher(spec: dict) -> BaseModel:

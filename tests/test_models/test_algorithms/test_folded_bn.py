@@ -170,3 +170,15 @@ def test_the_distillation_teacher_folds_and_keeps_its_state_dict(mmpretrain_scop
     want = unfolded.teacher_features(x, None)
     assert_same_up_to_rounding(got, want)
     assert set(model.state_dict()) == keys
+
+
+def test_a_channels_last_teacher_gives_the_same_features(mmpretrain_scope):
+    torch.manual_seed(0)
+    model = MODELS.build(reviewkd_algorithm())
+    trained_looking_bn(model.teacher)
+    other = MODELS.build(dict(reviewkd_algorithm(), teacher=dict(
+        reviewkd_algorithm()['teacher'], channels_last=True)))
+    other.load_state_dict(model.state_dict())
+    assert other.teacher.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(4, 3, 16, 16)
+    assert_same_up_to_rounding(other.teacher_features(x, None), model.teacher_features(x, None))
