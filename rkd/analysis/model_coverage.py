@@ -28,6 +28,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.runner import save_checkpoint
 
 from rkd.checkpoint import export_student, load_student, load_weights
+from rkd.checkpoint.weights import without_aliases
 from rkd.models.algorithms.model_builder import (build_task_model, drop_pretrained_init,
                                                  initialise_for_probe)
 from rkd.models.algorithms.probe_state import first_step_runtime_info, training_mode
@@ -236,7 +237,8 @@ def _train_alone(config: str, size: int, steps: int, reload: bool) -> None:
     if not reload:
         return
     try:
-        build_task_model(config).load_state_dict(model.state_dict())
+        reloaded = build_task_model(config)
+        reloaded.load_state_dict(without_aliases(reloaded, model.state_dict()))
     except RuntimeError as error:  # buffers resized by the step (rotary embeddings)
         raise RuntimeError(f'its own state dict after a step at {size} px does not load '
                            f'into a new model: {_first_line(error)}') from error

@@ -2,6 +2,7 @@
 import re
 from typing import Any, Callable, Dict, List, Optional
 
+import torch
 from mmengine.logging import print_log
 from torch import nn
 
@@ -39,6 +40,7 @@ def load_weights(model: nn.Module, filename: str, role: str, strict: bool = True
     state_dict = {WRAPPER_PREFIX.sub('', key): value for key, value in state_dict.items()}
     if entries is not None:
         state_dict = entries(state_dict)
+    state_dict = without_aliases(model, state_dict)
     misfit = _misfit(model, state_dict)
     if misfit['of another shape'] or (strict and any(misfit.values())):
         raise CheckpointLoadError(
@@ -62,6 +64,29 @@ def _weights_of(checkpoint: Any, what: str) -> Optional[dict]:
         print_log(f'{what} keeps its weights under "{key}": loading those.', logger='current')
     return {name: value for name, value in checkpoint[key].items()
             if key != 'ema_state_dict' or name not in EMA_BOOKKEEPING}
+
+
+def without_aliases(model: nn.Module, state_dict: dict) -> dict:
+    """``state_dict`` without the entries that repeat, under a name ``model`` does not have, a
+    tensor the file also holds under a name it has: a model that attaches one of its modules to
+    another in training (DDQ-DETR's decoder takes its head's ``aux_reg_branches`` at the first
+    step) saves that module twice, and a new model knows the first name only. They carry
+    nothing of their own (the same storage), so they are dropped, and logged."""
+    expected = set(model.state_dict())
+
+    def place(tensor: torch.Tensor) -> tuple:
+        return (tensor.untyped_storage().data_ptr(), tensor.storage_offset(),
+                tuple(tensor.shape), tensor.stride())
+
+    held = {place(value) for key, value in state_dict.items()
+            if key in expected and isinstance(value, torch.Tensor)}
+    aliases = [key for key, value in state_dict.items() if key not in expected
+               and isinstance(value, torch.Tensor) and value.numel() and place(value) in held]
+    if aliases:
+        print_log(f'Left out {len(aliases)} entries of the checkpoint that repeat tensors it holds '
+                  f'under the model\'s own names (e.g. {", ".join(aliases[:3])}): a module '
+                  'attached to another during training.', logger='current')
+    return {key: value for key, value in state_dict.items() if key not in aliases}
 
 
 def _misfit(model: nn.Module, state_dict: dict) -> Dict[str, List[str]]:

@@ -46,6 +46,26 @@ def test_a_module_listed_twice_loads_its_own_checkpoint(tmp_path):
                                atol=0)
 
 
+def test_a_module_attached_to_another_in_training_loads_its_own_checkpoint(tmp_path):
+    # DDQ-DETR's decoder takes its head's aux_reg_branches at the first training step: the
+    # checkpoint names them twice, a new model once; a copy of other values is still refused
+    def detector() -> nn.Module:
+        return nn.ModuleDict(dict(decoder=nn.Module(), head=nn.Linear(4, 2)))
+
+    trained = detector()
+    trained['decoder'].branches = trained['head']
+    save_checkpoint(dict(state_dict=trained.state_dict()), str(tmp_path / 'aliased.pth'))
+    target = detector()
+    load_weights(target, str(tmp_path / 'aliased.pth'), 'checkpoint to test')
+    torch.testing.assert_close(target['head'].weight, trained['head'].weight, rtol=0, atol=0)
+    state = trained.state_dict()
+    state['decoder.branches.weight'] = state['decoder.branches.weight'].clone()
+    save_checkpoint(dict(state_dict=state), str(tmp_path / 'copied.pth'))
+    with pytest.raises(CheckpointLoadError, match=r'1 unexpected in the file \(e.g. '
+                       r'decoder.branches.weight\)'):
+        load_weights(detector(), str(tmp_path / 'copied.pth'), 'checkpoint to test')
+
+
 def test_misfits_are_counted_and_named_and_nothing_is_loaded(tmp_path):
     state = net(width=8).state_dict()
     del state['1.running_var']
