@@ -39,10 +39,13 @@ def load(path: Path) -> Config:
 
 
 def build(cfg: Config):
-    """The model as the Runner builds it, with no teacher checkpoint."""
+    """The model as the Runner builds it, with no teacher checkpoint and its BN unfolded: the
+    recorded features are compared bit for bit with the networks' own (the folded forward
+    equals the unfolded one to float rounding: test_folded_bn.py)."""
     import mmpretrain.models  # noqa: F401
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.teacher.checkpoint = None
+    model_cfg.teacher.fold_bn = False
     return build_distillation(cfg, model_cfg)
 
 

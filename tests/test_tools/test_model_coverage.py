@@ -117,6 +117,7 @@ def test_a_square_size_given_as_a_pair_is_the_configs_own():
 
 def test_the_size_a_test_pipeline_ends_with_is_the_configs_own():
     from rkd.analysis.model_coverage import _own_sizes, config_root
+
     # ResizeEdge to 256, then a 224 crop
     assert _own_sizes(str(config_root('mmpretrain') / 'levit' / 'levit-128s_8xb256_in1k.py')) \
         == [224]
