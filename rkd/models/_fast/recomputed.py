@@ -11,7 +11,7 @@ time, so besides the fused map that the next shallower level reads, and its grad
 full-size map of the mid channels.
 
 BN's batch statistics come from the student feature's moments and BN folds into conv1
-(:mod:`.folded_bn`), so conv1 + BN is one matrix product with a bias, forward and recomputed;
+(:mod:`.bn_from_input`), so conv1 + BN is one matrix product with a bias, forward and recomputed;
 the attention's logits of the BN output are read from the student feature's fewer channels
 through the folded conv, and so is their part of backward. The math is the same, summed in
 another order.
@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .folded_bn import BNGrads, Moments, bn_backward, bn_statistics, input_moments, pixels
+from .bn_from_input import BNGrads, Moments, bn_backward, bn_statistics, input_moments, pixels
 from .fusion import attention, fuse, fusion_backward
 from .layout import Factors, nchw, nhwc
 

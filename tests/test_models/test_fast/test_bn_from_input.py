@@ -4,7 +4,8 @@ sums differs)."""
 import torch
 import torch.nn.functional as F
 
-from rkd.models._fast.folded_bn import BNGrads, bn_backward, bn_statistics, input_moments, pixels
+from rkd.models._fast.bn_from_input import (BNGrads, bn_backward, bn_statistics, input_moments,
+                                            pixels)
 
 
 def test_statistics_and_gradients_match_conv_then_bn():
