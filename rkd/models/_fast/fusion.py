@@ -32,31 +32,30 @@ def fuse(x: Tensor, residual: Tensor, att: Tensor, factors: Factors,
     return out
 
 
-def fusion_backward(grad: Tensor, x: Tensor, residual: Tensor, att: Tensor, weight: Tensor,
-                    factors: Factors, grad_x: Tensor, work: Tensor
-                    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+def fusion_backward(grad: Tensor, grad_a0: Tensor, residual: Tensor, att: Tensor,
+                    weight: Tensor, factors: Factors, work: Tensor, grad_residual: Tensor
+                    ) -> Tuple[Tensor, Tensor, Tensor]:
     """Gradients of :func:`fuse` after :func:`attention` (the attention recomputed from its
-    saved output ``att``) for the gradient ``grad`` of the fused map, all (N, H, W, C) and
-    ``residual`` (N, h, w, C).
+    saved output ``att``) for the gradient ``grad`` of the fused map, (N, H, W, C), and
+    ``residual``, (N, h, w, C), except those through ``x``.
 
-    Writes ``grad * a0`` into ``grad_x``; the rest of ``x``'s gradient, ``grad_logit_x @
-    weight[:, :C]``, and the x half of the weight gradient, ``grad_logit_x.T @ x``, are left to
-    the caller, who may read them from what ``x`` is made of rather than pass over ``x`` again.
-    Returns the gradients of ``residual``, of the logits at ``x``'s pixels (N, H, W, 2), of the
-    residual half of the weight, and of the bias. ``work``, like ``x``, is scratch space: a
-    chunked backward reuses both rather than have the allocator fault in fresh pages for every
+    ``x``'s share is left to the caller, who reads it from what ``x`` is made of rather than
+    pass over the wide ``x`` and ``grad`` again: ``grad_a0``, (N, H, W, 1), is ``sum(grad * x)``
+    over channels; ``x``'s gradient is ``grad * a0 + grad_logit_x @ weight[:, :C]``, and the x
+    half of the weight gradient ``grad_logit_x.T @ x``. Writes the gradient of ``residual``
+    into ``grad_residual`` and returns those of the logits at ``x``'s pixels (N, H, W, 2), of
+    the residual half of the weight, and of the bias. ``work``, (N, H, W, C), is scratch space:
+    a chunked backward reuses it rather than have the allocator fault in fresh pages for every
     chunk."""
-    mid = x.shape[-1]
-    grad, x_blocks, r = blocks(grad, factors), blocks(x, factors), cells(residual)
-    work = blocks(work, factors)
+    mid = grad.shape[-1]
+    grad, r, work = blocks(grad, factors), cells(residual), blocks(work, factors)
+    grad_a0 = blocks(grad_a0, factors)
     a0, a1 = att[..., 0:1], att[..., 1:2]
     # through the sigmoid, to the logits of the attention: at full and at the residual's size
-    grad_a0 = torch.mul(grad, x_blocks, out=work).sum(-1, keepdim=True)
     grad_a1 = torch.mul(grad, r, out=work).sum(-1, keepdim=True)
     grad_logit = torch.cat([grad_a0 * a0 * (1 - a0), grad_a1 * a1 * (1 - a1)], -1)
     grad_logit_r = block_sum(grad_logit)
-    torch.mul(grad, a0, out=blocks(grad_x, factors))
-    grad_r = block_sum(torch.mul(grad, a1, out=work))
-    grad_r.view(-1, mid).addmm_(grad_logit_r.reshape(-1, 2), weight[:, mid:])
+    block_sum(torch.mul(grad, a1, out=work), out=grad_residual)
+    grad_residual.view(-1, mid).addmm_(grad_logit_r.reshape(-1, 2), weight[:, mid:])
     grad_weight_r = grad_logit_r.reshape(-1, 2).t() @ residual.reshape(-1, mid)
-    return grad_r, unblock(grad_logit), grad_weight_r, grad_logit_r.sum((0, 1, 2))
+    return unblock(grad_logit), grad_weight_r, grad_logit_r.sum((0, 1, 2))

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from .bn_from_input import BNGrads, Moments, bn_backward, bn_statistics, input_moments, pixels
 from .fusion import attention, fuse, fusion_backward
-from .layout import Factors, nchw, nhwc
+from .layout import Factors, nchw, nhwc, unblock
 
 _conv_backward = torch.ops.aten.convolution_backward
 
@@ -91,12 +91,12 @@ def _add_mm(out: Tensor, a: Tensor, b: Tensor) -> None:
         out += a @ b
 
 
-def _mm_into(out: Tensor, a: Tensor, b: Tensor) -> None:
-    """``out = a @ b``, without a temporary where the dtypes allow."""
+def _mul_into(out: Tensor, a: Tensor, b: Tensor) -> None:
+    """``out = a * b``, without a temporary where the dtypes allow."""
     if a.dtype == out.dtype:
-        torch.mm(a, b, out=out)
+        torch.mul(a, b, out=out)
     else:
-        out.copy_(a @ b)
+        out.copy_(a * b)
 
 
 class Inputs(NamedTuple):
@@ -218,12 +218,12 @@ class RecomputedABF(torch.autograd.Function):
         scale = invstd * bn_weight
         shift = bn_bias - mean * scale
         folded = torch.cat([w1 * scale[:, None], shift[:, None]], 1)  # [W | b], as forward's
-        conv1_w, conv2_w = folded[:, :-1].to(dtype), _channels_last(conv2_weight, dtype)
+        conv2_w = _channels_last(conv2_weight, dtype)
         att_w = att_weight.flatten(1)
         att_x = att_w[:, :mid]
         att_x_feat = att_x @ folded  # grad_logit_x -> [grad_feat | _], through x and conv1
         res = nhwc(residual)
-        grad_res = torch.empty_like(res)
+        grad_res = torch.empty(res.shape, dtype=precise, device=res.device)
         needs_grad = Inputs(*ctx.needs_input_grad[1:])  # [0]: the plan
         grad_feat = (torch.empty(ctx.feat_shape, dtype=ctx.feat_dtype, device=a.device,
                                  memory_format=torch.channels_last) if needs_grad.feat else None)
@@ -232,32 +232,36 @@ class RecomputedABF(torch.autograd.Function):
         logit_outer_sum = mean.new_zeros((2, folded.shape[1]))
         grad_conv2 = torch.zeros_like(conv2_weight, memory_format=torch.channels_last)
         grad_att_r, grad_att_bias = torch.zeros_like(att_w[:, mid:]), mean.new_zeros(2)
-        x_buf, f_buf, grad_x_buf, work = _buffers(4, (n_images, h, w, mid), ctx.chunk, mean)
+        x_buf, f_buf, work = _buffers(3, (n_images, h, w, mid), ctx.chunk, mean)
         for rows in chunks:
             n, a_rows = rows.stop - rows.start, a[_pixel_rows(rows, h * w)]
-            x = _conv_bn(a_rows, folded, x_buf[:n])
             r = res[rows].to(precise)
-            f = (nchw(fuse(x, r, att[rows], factors, out=f_buf[:n]).to(dtype))
-                 if fused is None else fused[rows])
+            f = (nchw(fuse(_conv_bn(a_rows, folded, x_buf[:n]), r, att[rows], factors,
+                           out=f_buf[:n]).to(dtype)) if fused is None else fused[rows])
             grad_f, grad_w = _conv3x3_backward(grad_out[rows].to(dtype), f, conv2_w)
             grad_conv2 += grad_w
             if grad_fused is not None:
                 grad_f += grad_fused[rows]
             grad_f = nhwc(grad_f.contiguous(memory_format=torch.channels_last)).to(precise)
-            grad_x = grad_x_buf[:n]
-            grad_res[rows], grad_logit, grad_w, grad_b = fusion_backward(
-                grad_f, x, r, att[rows], att_w, factors, grad_x, work[:n])
+            # x = [feat | 1] @ folded.T is (pixels, mid), [feat | 1] only C_in + 1 wide: x's
+            # gradient, grad_x = grad_f * a0 + grad_logit @ att_x, and sum(grad_f * x) are
+            # read through folded from grad_f @ folded, never made whole
+            a_precise = a_rows.to(precise)
+            through = grad_f.reshape(-1, mid) @ folded
+            grad_a0 = (through * a_precise).sum(-1, keepdim=True)
+            grad_logit, grad_w, grad_b = fusion_backward(
+                grad_f, grad_a0.view(n, h, w, 1), r, att[rows], att_w, factors, work[:n],
+                grad_res[rows])
             grad_att_r += grad_w
             grad_att_bias += grad_b
-            # grad_x = grad_x + grad_logit @ att_x: the second term's share of the sums is read
-            # from grad_logit's at the end, and its input gradient added here directly
+            a0 = unblock(att[rows])[..., 0].reshape(-1, 1)
+            # grad_x.T @ [feat | 1]; grad_logit's share of it is added at the end
             grad_logit = grad_logit.view(-1, 2)
-            logit_outer_sum.addmm_(grad_logit.t(), a_rows.to(precise))
-            grad_x = grad_x.view(-1, mid).to(dtype)
-            _add_mm(outer_sum, grad_x.t(), a_rows)
+            logit_outer_sum.addmm_(grad_logit.t(), a_precise)
+            _add_mm(outer_sum, grad_f.reshape(-1, mid).t().to(dtype), (a_precise * a0).to(dtype))
             if grad_feat is not None:  # scale * grad_x through conv1; BN's batch terms below
                 grad_feat_rows = pixels(grad_feat[rows])
-                _mm_into(grad_feat_rows, grad_x, conv1_w)
+                _mul_into(grad_feat_rows, through[:, :-1], a0)
                 _add_mm(grad_feat_rows, grad_logit, att_x_feat[:, :-1])
         outer_sum.addmm_(att_x.t(), logit_outer_sum)
         grad_att_x = logit_outer_sum @ folded.t()
@@ -266,5 +270,5 @@ class RecomputedABF(torch.autograd.Function):
                     outer_sum[:, :-1], outer_sum[:, -1]), a[:, :-1],
             None if grad_feat is None else pixels(grad_feat))
         grad_att = torch.cat([grad_att_x, grad_att_r], 1).view_as(att_weight)
-        return Inputs(grad_feat, nchw(grad_res), grad_w1.view_as(conv1_weight), grad_bn_weight,
-                      grad_bn_bias, grad_att, grad_att_bias, grad_conv2)
+        return Inputs(grad_feat, nchw(grad_res).to(residual.dtype), grad_w1.view_as(conv1_weight),
+                      grad_bn_weight, grad_bn_bias, grad_att, grad_att_bias, grad_conv2)
