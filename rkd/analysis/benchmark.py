@@ -24,6 +24,7 @@ from mmengine.registry import DefaultScope
 from torch.profiler import ProfilerActivity, profile
 
 from rkd.apis.builder import build_distillation
+from rkd.models.algorithms.memory_format import channels_last_batch
 from rkd.models.algorithms.synthetic_batch import synthetic_batch
 
 # The measured steps of distillation_parts.
@@ -75,10 +76,10 @@ def train_input_size(cfg: Config) -> List[int]:
     return size
 
 
-def build_algorithm(cfg: Config, impl: str, device: str, teacher: str = DEFAULT_TEACHER
-                    ) -> torch.nn.Module:
-    """The config's distillation model with the connector and loss forms set to ``impl`` and
-    the teacher variant ``teacher`` (:func:`teacher_variant`).
+def build_algorithm(cfg: Config, impl: str, device: str, teacher: str = DEFAULT_TEACHER,
+                    channels_last: bool = False) -> torch.nn.Module:
+    """The config's distillation model with the connector and loss forms set to ``impl``, the
+    teacher variant ``teacher`` (:func:`teacher_variant`) and ``model.channels_last``.
 
     The teacher keeps its random weights: speed and memory do not depend on them.
     """
@@ -87,6 +88,7 @@ def build_algorithm(cfg: Config, impl: str, device: str, teacher: str = DEFAULT_
     model_cfg.teacher.update(teacher_variant(teacher))
     model_cfg.distiller.connector.impl = impl
     model_cfg.distiller.loss.impl = impl
+    model_cfg.channels_last = channels_last
     return build_distillation(cfg, model_cfg).to(device).train()
 
 
@@ -214,13 +216,11 @@ def distillation_parts(cfg: Config, impl: str, batch_size: int, device: str = 'c
 
     ``amp``: None, ``'bf16'`` or ``'fp16'`` autocast (the HCL loss stays float32 inside).
     """
-    model = build_algorithm(cfg, impl, device, teacher)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = build_algorithm(cfg, impl, device, teacher, channels_last)
     inputs, samples = synthetic_batch(model.student, batch_size,
                                       input_size or train_input_size(cfg), device=device)
-    if channels_last:
-        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    if channels_last:  # as the model's forward converts them
+        inputs = channels_last_batch(inputs)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
     dtype = {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[amp]

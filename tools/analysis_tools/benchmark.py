@@ -39,7 +39,9 @@ def parse_args() -> argparse.Namespace:
                         help='image size of the synthetic batches (default: the size the '
                         'config trains at, e.g. its crop size)')
     parser.add_argument('--amp', choices=['bf16', 'fp16'], help='autocast dtype')
-    parser.add_argument('--channels-last', action='store_true')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='model.channels_last=True: student, teacher and connector in '
+                        'channels_last, and the batch')
     parser.add_argument('--impl', nargs='+', default=['fast', 'reference'],
                         choices=['fast', 'reference'], help='connector and loss forms to run')
     parser.add_argument('--teacher', nargs='+', default=[DEFAULT_TEACHER], metavar='VARIANT',

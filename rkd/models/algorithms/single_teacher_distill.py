@@ -14,6 +14,8 @@ from ..distillers import BaseDistiller
 from .batch_of_one import explained_batch_of_one
 from .feature_teacher import FeatureTeacher
 from .folded_bn import BNFolding, find_pairs
+from .memory_format import (LOGGED_CHANNELS_LAST, channels_last_batch, check_channels_last,
+                            check_flag)
 from .model_builder import build_task_model, initialise_for_probe
 from .probe_state import probing, stops_at_features
 from .stride_pairing import AUTO, pair_levels
@@ -59,7 +61,8 @@ class SingleTeacherDistill(BaseModel):
             student's float32, with that dtype's rounding (about 1e-2 relative for bfloat16;
             for GPUs: a CPU without native bfloat16 emulates it, slower than float32;
             ``teacher_precision.py``); ``channels_last=True`` (opt-in) puts the teacher's
-            weights, hence its activations, in that memory format.
+            weights, hence its activations, in that memory format (``channels_last`` below
+            does it for every network).
         distiller: config of the distiller (``rkd.ReviewKDDistiller``, or any
             ``BaseDistiller``).
         data_preprocessor: the config's top-level preprocessor, which the Runner hands to the
@@ -74,6 +77,12 @@ class SingleTeacherDistill(BaseModel):
         probe_input_shape: (C, H, W) of the random batch (with data samples of the student's
             task) run through both networks at build time, as a training step runs them, to
             read the channels of the recorded features; any size the networks accept.
+        channels_last: opt-in: the student, the teacher and the distiller hold their 4-D
+            weights in the channels_last memory format and every batch is converted to it, so
+            their convolutions read and write (N, H, W, C)-ordered maps, which oneDNN's CPU
+            convolutions (and GPU tensor cores) run faster; the same values up to float
+            rounding (``memory_format.py``). Off by default: a model that views its maps as
+            contiguous (``.view`` after a permute) fails on them.
     """
 
     def __init__(self,
@@ -83,6 +92,7 @@ class SingleTeacherDistill(BaseModel):
                  data_preprocessor: Optional[dict] = None,
                  probe_input_shape: Sequence[int] = (3, 64, 64),
                  student_overrides: Optional[dict] = None,
+                 channels_last: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         if len(probe_input_shape) != 3:
             raise ValueError(f'probe_input_shape must be (C, H, W), got {probe_input_shape}')
@@ -95,8 +105,10 @@ class SingleTeacherDistill(BaseModel):
         self.teacher_bn_mode = check_bn_mode(teacher.pop('bn_mode', 'eval'))
         dtype = teacher.pop('dtype', None)
         cast_to = teacher_dtype(dtype)
-        fold_bn = teacher.pop('fold_bn', True)
-        channels_last = teacher.pop('channels_last', False)
+        fold_bn = check_flag(teacher.pop('fold_bn', True), 'model.teacher.fold_bn')
+        teacher_channels_last = check_flag(teacher.pop('channels_last', False),
+                                           'model.teacher.channels_last')
+        self.channels_last = check_flag(channels_last, 'model.channels_last')
         # The build's probes run the teacher as built (stride pairing runs it directly).
         self.teacher_dtype: Optional[torch.dtype] = None
         self.teacher_folding: Optional[BNFolding] = None
@@ -125,7 +137,11 @@ class SingleTeacherDistill(BaseModel):
                       'teacher runs in that dtype (cast once; its inputs at each forward) and '
                       'its features reach the connector and loss in float32, with that dtype\'s '
                       'rounding.', logger='current')
-        if channels_last:
+        if self.channels_last:
+            check_channels_last(self)
+            self.to(memory_format=torch.channels_last)
+            print_log(LOGGED_CHANNELS_LAST, logger='current')
+        elif teacher_channels_last:
             self.teacher.to(memory_format=torch.channels_last)
 
     @staticmethod
@@ -262,9 +278,9 @@ class SingleTeacherDistill(BaseModel):
         counters, which inference tensors lack.
         """
         dtype = inputs.dtype
+        # only built with bn_mode='eval'
         folded = self.teacher_folding.applied(self.teacher) \
-            if self.teacher_folding is not None and self.teacher_bn_mode == 'eval' \
-            else nullcontext()
+            if self.teacher_folding is not None else nullcontext()
         with torch.no_grad(), teacher_bn_mode(self.teacher, self.teacher_bn_mode), folded, \
                 self.distiller.teacher_recorders.recording() as recorded:
             if self.teacher_renormalizer is not None:
@@ -306,6 +322,8 @@ class SingleTeacherDistill(BaseModel):
 
     def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,
                 mode: str = 'tensor'):
+        if self.channels_last:
+            inputs = channels_last_batch(inputs)
         if mode == 'loss':
             with explained_batch_of_one(len(inputs)):
                 return self.loss(inputs, data_samples)
