@@ -20,7 +20,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -130,7 +130,8 @@ def _parameter_count(config: str) -> int:
 
 
 def check_pair(task: str, family: str, student: str, teacher: str,
-               sizes: Sequence[int] = SIZES, steps: int = 2) -> Outcome:
+               sizes: Sequence[int] = SIZES, steps: int = 2,
+               model_options: Optional[dict] = None) -> Outcome:
     """Run a family's pair through the stages a user runs (see the module docstring), at the
     first size where it passes; where it fails, the student alone and the teacher alone say
     whose failure it is: a network that fails alone makes the size "n/a", the next one is tried.
@@ -140,7 +141,7 @@ def check_pair(task: str, family: str, student: str, teacher: str,
     alone_failures: List[Tuple[int, StageFailure]] = []
     for size in sorted({*sizes, *own_sizes}):
         try:
-            outcome.losses = _distill(student, teacher, size, steps)
+            outcome.losses = _distill(student, teacher, size, steps, model_options)
             outcome.size = size
             return outcome
         except StageFailure as failure:
@@ -162,9 +163,10 @@ def check_pair(task: str, family: str, student: str, teacher: str,
     return outcome
 
 
-def run_family(task: str, family: str, timeout: int = 600,
-               sizes: Sequence[int] = SIZES) -> Outcome:
-    """:func:`choose_pair` then :func:`check_pair`, within ``timeout`` seconds."""
+def run_family(task: str, family: str, timeout: int = 600, sizes: Sequence[int] = SIZES,
+               model_options: Optional[dict] = None) -> Outcome:
+    """:func:`choose_pair` then :func:`check_pair`, within ``timeout`` seconds; the
+    distillation model takes ``model_options`` (e.g. ``channels_last=True``)."""
     start = time.perf_counter()
     outcome = Outcome(task, family)
     try:
@@ -177,7 +179,8 @@ def run_family(task: str, family: str, timeout: int = 600,
             else:
                 outcome = Outcome(task, family, student=_short(task, student),
                                   teacher=_short(task, teacher))  # named if it times out
-                outcome = check_pair(task, family, student, teacher, sizes)
+                outcome = check_pair(task, family, student, teacher, sizes,
+                                     model_options=model_options)
     except TimeoutError:
         outcome.result, outcome.stage = 'fail', outcome.stage or 'timeout'
         outcome.message = f'longer than {timeout} s on this machine'
@@ -244,7 +247,8 @@ def _train_alone(config: str, size: int, steps: int, reload: bool) -> None:
                            f'into a new model: {_first_line(error)}') from error
 
 
-def _distill(student: str, teacher: str, size: int, steps: int) -> dict:
+def _distill(student: str, teacher: str, size: int, steps: int,
+             model_options: Optional[dict] = None) -> dict:
     with _stage('build'):
         channels = input_channels(build_task_model(student))
         algorithm = MODELS.build(dict(
@@ -253,7 +257,7 @@ def _distill(student: str, teacher: str, size: int, steps: int) -> dict:
             distiller=dict(type='rkd.ReviewKDDistiller', student_recorders='auto',
                            teacher_recorders='auto',
                            connector=dict(type='rkd.ABFConnector', mid_channels=64)),
-            probe_input_shape=(channels, size, size)))
+            probe_input_shape=(channels, size, size), **(model_options or {})))
         drop_pretrained_init(algorithm.student)  # random weights: nothing to download
         algorithm.init_weights()
         optimizer = OptimWrapper(torch.optim.SGD(

@@ -57,6 +57,25 @@ def test_a_grayscale_family_of_a_fixed_size_is_fed_as_its_config_says():
     assert (outcome.result, outcome.size) == ('pass', 32), outcome
 
 
+def test_model_options_reach_the_distillation_model(tmp_path, monkeypatch):
+    """--model-options: LeNet passes with channels_last=True; a bad value fails at build, with
+    the model's own message, so the option was the model's; the table names the options."""
+    outcomes = {}
+    for value in ('True', 'yes'):
+        results, table = tmp_path / f'{value}.jsonl', tmp_path / f'{value}.md'
+        monkeypatch.setattr(sys, 'argv', [str(TOOL), '--families', 'mmpretrain:lenet',
+                                          '--results', str(results), '--out', str(table),
+                                          '--model-options', f'channels_last={value}'])
+        with pytest.raises(SystemExit):
+            runpy.run_path(str(TOOL), run_name='__main__')
+        outcomes[value] = json.loads(results.read_text())
+    assert outcomes['True']['result'] == 'pass', outcomes['True']
+    failed = outcomes['yes']
+    assert (failed['result'], failed['stage']) == ('fail', 'build'), failed
+    assert "model.channels_last must be True or False, got 'yes'" in failed['message']
+    assert '--model-options channels_last=yes' in table.read_text()
+
+
 def test_failed_families_run_again_on_request(tmp_path, monkeypatch):
     from rkd.analysis.model_coverage import Outcome
     results, table = tmp_path / 'coverage.jsonl', tmp_path / 'coverage.md'
@@ -91,7 +110,7 @@ def test_a_family_that_fails_alone_shows_the_reason_at_its_own_size(monkeypatch)
     from rkd.analysis import model_coverage
     from rkd.analysis.model_coverage import StageFailure, check_pair
 
-    def distill(student, teacher, size, steps):
+    def distill(student, teacher, size, steps, model_options=None):
         raise StageFailure('train', RuntimeError('alone it fails too'))
 
     def alone(student, teacher, size, steps):

@@ -8,7 +8,10 @@ interrupted sweep resumes where it stopped) and the table is written to ``--out`
 
     python tools/analysis_tools/model_coverage.py [--tasks mmpretrain mmdet mmseg]
         [--families mmdet:retinanet mmseg:fcn ...] [--results FILE] [--out FILE]
-        [--timeout S] [--rerun-failed] [--report-only]
+        [--timeout S] [--rerun-failed] [--report-only] [--model-options channels_last=True]
+
+``--model-options`` are settings of the distillation model (``rkd.SingleTeacherDistill``);
+give such a sweep its own ``--results`` and ``--out``.
 """
 import argparse
 import json
@@ -16,6 +19,8 @@ import platform
 import sys
 from pathlib import Path
 from typing import List
+
+from mmengine.config import DictAction
 
 from rkd.analysis.model_coverage import TASKS, Outcome, families, markdown, run_family
 from rkd.utils import register_all_modules
@@ -38,6 +43,9 @@ def parse_args() -> argparse.Namespace:
                         help='run the families that failed again (a later line wins)')
     parser.add_argument('--report-only', action='store_true',
                         help='run nothing: write the table of the results so far')
+    parser.add_argument('--model-options', nargs='+', action=DictAction, default={},
+                        metavar='KEY=VALUE', help='settings of the distillation model, e.g. '
+                        'channels_last=True')
     return parser.parse_args()
 
 
@@ -75,14 +83,17 @@ def main() -> None:
             known = done.get((task, family))
             if args.report_only or known and not (args.rerun_failed and known.result == 'fail'):
                 continue
-            outcome = run_family(task, family, args.timeout)
+            outcome = run_family(task, family, args.timeout, model_options=args.model_options)
             done[(task, family)] = outcome
             log.write(json.dumps(outcome.as_dict()) + '\n')
             log.flush()
             print(f'{task}:{family}: {outcome.result} {outcome.stage} {outcome.message} '
                   f'({outcome.seconds:g} s)', flush=True)
     outcomes = [done.get(key, Outcome(*key, result='not run')) for key in wanted(args)]
-    Path(args.out).write_text(markdown(outcomes, COMMAND, machine()))
+    command = ' '.join([COMMAND, *(['--model-options', *(
+        f'{key}={value}' for key, value in args.model_options.items())]
+        if args.model_options else [])])
+    Path(args.out).write_text(markdown(outcomes, command, machine()))
     failed = [o for o in outcomes if o.result in ('fail', 'not run')]
     print(f'{sum(o.result in ("pass", "n/a") for o in outcomes)} of {len(outcomes)} families '
           f'pass or are n/a, {len(failed)} fail or were not run; table in {args.out}')

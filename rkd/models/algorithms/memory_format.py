@@ -8,7 +8,9 @@ are the same up to float rounding. The layout does not reach files: ``load_state
 values into a model's own tensors whatever their strides, so a student saved from a
 channels_last run loads into the plain, contiguous task model, and a run resumes either way.
 """
-from typing import Any, List
+import traceback
+from contextlib import contextmanager
+from typing import Any, Iterator, List
 
 import torch
 from torch import nn
@@ -52,6 +54,22 @@ def check_channels_last(model: nn.Module) -> None:
             f'convolution(s) {unsafe[:3]} have fewer than {ONEDNN_CHANNEL_BLOCK} input '
             'channels, and oneDNN\'s CPU kernel for their weight gradient on channels_last maps '
             'corrupts memory (uxlfoundation/oneDNN#6035). Set model.channels_last=False.')
+
+
+@contextmanager
+def explained_layout_errors() -> Iterator[None]:
+    """Inside the block, torch's error for a ``.view`` of a channels_last map as a contiguous
+    one is re-raised saying which line did it and how to turn channels_last off."""
+    try:
+        yield
+    except RuntimeError as error:
+        if 'view size is not compatible' not in str(error):
+            raise
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        raise RuntimeError(
+            f'model.channels_last=True: this model does not run in channels_last: '
+            f'{where.filename}:{where.lineno} views a channels_last map as contiguous ({error}). '
+            'Set model.channels_last=False.') from error
 
 
 def channels_last_batch(inputs: Any) -> Any:

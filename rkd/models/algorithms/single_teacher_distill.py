@@ -15,7 +15,7 @@ from .batch_of_one import explained_batch_of_one
 from .feature_teacher import FeatureTeacher
 from .folded_bn import BNFolding, find_pairs
 from .memory_format import (LOGGED_CHANNELS_LAST, channels_last_batch, check_channels_last,
-                            check_flag)
+                            check_flag, explained_layout_errors)
 from .model_builder import build_task_model, initialise_for_probe
 from .probe_state import probing, stops_at_features
 from .stride_pairing import AUTO, pair_levels
@@ -140,6 +140,7 @@ class SingleTeacherDistill(BaseModel):
         if self.channels_last:
             check_channels_last(self)
             self.to(memory_format=torch.channels_last)
+            self._probe_channels_last(tuple(probe_input_shape))
             print_log(LOGGED_CHANNELS_LAST, logger='current')
         elif teacher_channels_last:
             self.teacher.to(memory_format=torch.channels_last)
@@ -218,6 +219,22 @@ class SingleTeacherDistill(BaseModel):
         inputs, data_samples = synthetic_batch(self.student, 2, size, channels)
         student_feats, teacher_feats = self.probe_features(inputs, data_samples)
         self.distiller.prepare(student_feats, teacher_feats)
+
+    def _probe_channels_last(self, probe_input_shape: tuple) -> None:
+        """The teacher's forward, the student's training step and its prediction on synthetic
+        channels_last batches: a model that cannot run in that layout fails at build, not at
+        its first validation with a run's work behind it."""
+        channels, *size = probe_input_shape
+        with explained_layout_errors():
+            inputs, samples = synthetic_batch(self.student, 2, size, channels)
+            inputs = channels_last_batch(inputs)
+            with probing(self.student):
+                self.teacher_features(inputs, samples)
+                self.student.loss(inputs, samples)
+            # heads may convert the samples of a training step in place: fresh ones
+            inputs, samples = synthetic_batch(self.student, 2, size, channels)
+            with probing(self.student, training=False):
+                self.student(channels_last_batch(inputs), samples, mode='predict')
 
     def _check_trainable(self) -> None:
         """Refuse a model with nothing to train (the optimizer would get no parameter) and warn

@@ -78,6 +78,27 @@ def test_a_student_that_onednn_would_corrupt_memory_on_is_refused(mmpretrain_sco
         MODELS.build(dict(reviewkd_algorithm(), channels_last=True))  # a 4-channel student
 
 
+class ContiguousViewNeck(torch.nn.Module):
+    """Average pooling written with a ``.view`` that only a contiguous map allows."""
+
+    def forward(self, inputs):
+        x = inputs[-1]
+        return (x.view(len(x), -1).view(len(x), x.shape[1], -1).mean(-1), )
+
+
+def test_a_model_that_cannot_run_in_channels_last_is_refused_at_build(mmpretrain_scope):
+    from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+    MMPRETRAIN_MODELS.register_module(module=ContiguousViewNeck, force=True)
+    cfg = algorithm()
+    cfg['student']['neck'] = dict(type='ContiguousViewNeck')
+    MODELS.build(cfg)  # contiguous, it runs
+    with pytest.raises(RuntimeError, match=r'model.channels_last=True: this model does not run '
+                       r'in channels_last: .*test_memory_format.py:\d+ views a channels_last map '
+                       r'as contiguous \(view size is not compatible.*Set '
+                       r'model.channels_last=False.'):
+        MODELS.build(dict(cfg, channels_last=True))
+
+
 @pytest.mark.parametrize('setting', ['channels_last', 'teacher.channels_last', 'teacher.fold_bn'])
 def test_a_flag_that_is_not_a_bool_is_refused_at_build(mmpretrain_scope, setting):
     cfg = reviewkd_algorithm()
