@@ -13,8 +13,8 @@ full-size map of the mid channels.
 BN's batch statistics come from the student feature's moments and BN folds into conv1
 (:mod:`.bn_from_input`), so conv1 + BN is one matrix product with a bias, forward and recomputed;
 the attention's logits of the BN output are read from the student feature's fewer channels
-through the folded conv, and so is their part of backward. The math is the same, summed in
-another order.
+through the folded conv, and so are, in backward, their part, the BN output's gradient and its
+dot product with that output. The math is the same, summed in another order.
 """
 from typing import List, NamedTuple, Optional, Tuple
 
