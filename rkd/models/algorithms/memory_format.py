@@ -56,19 +56,24 @@ def check_channels_last(model: nn.Module) -> None:
             'corrupts memory (uxlfoundation/oneDNN#6035). Set model.channels_last=False.')
 
 
+# What torch says of a ``.view`` of a channels_last map as a contiguous one, and what ops that
+# take contiguous maps only say (mmcv's DeformConv2d: "input must be contiguous").
+LAYOUT_ERRORS = ('view size is not compatible', 'must be contiguous')
+
+
 @contextmanager
 def explained_layout_errors() -> Iterator[None]:
-    """Inside the block, torch's error for a ``.view`` of a channels_last map as a contiguous
-    one is re-raised saying which line did it and how to turn channels_last off."""
+    """Inside the block, an error of a layer that needs a contiguous map (:data:`LAYOUT_ERRORS`)
+    is re-raised saying which line it came from and how to turn channels_last off."""
     try:
         yield
     except RuntimeError as error:
-        if 'view size is not compatible' not in str(error):
+        if not any(text in str(error) for text in LAYOUT_ERRORS):
             raise
         where = traceback.extract_tb(error.__traceback__)[-1]
         raise RuntimeError(
             f'model.channels_last=True: this model does not run in channels_last: '
-            f'{where.filename}:{where.lineno} views a channels_last map as contiguous ({error}). '
+            f'{where.filename}:{where.lineno} needs a contiguous map ({error}). '
             'Set model.channels_last=False.') from error
 
 

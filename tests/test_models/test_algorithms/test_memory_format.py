@@ -93,9 +93,8 @@ def test_a_model_that_cannot_run_in_channels_last_is_refused_at_build(mmpretrain
     cfg['student']['neck'] = dict(type='ContiguousViewNeck')
     MODELS.build(cfg)  # contiguous, it runs
     with pytest.raises(RuntimeError, match=r'model.channels_last=True: this model does not run '
-                       r'in channels_last: .*test_memory_format.py:\d+ views a channels_last map '
-                       r'as contiguous \(view size is not compatible.*Set '
-                       r'model.channels_last=False.'):
+                       r'in channels_last: .*test_memory_format.py:\d+ needs a contiguous map '
+                       r'\(view size is not compatible.*Set model.channels_last=False.'):
         MODELS.build(dict(cfg, channels_last=True))
 
 
