@@ -71,9 +71,10 @@ def explained_layout_errors() -> Iterator[None]:
         if not any(text in str(error) for text in LAYOUT_ERRORS):
             raise
         where = traceback.extract_tb(error.__traceback__)[-1]
+        source = where.filename.split('site-packages/')[-1]  # e.g. mmdet/models/...
         raise RuntimeError(
             f'model.channels_last=True: this model does not run in channels_last: '
-            f'{where.filename}:{where.lineno} needs a contiguous map ({error}). '
+            f'{source}:{where.lineno} needs a contiguous map ({error}). '
             'Set model.channels_last=False.') from error
 
 
