@@ -4,9 +4,9 @@ A convolution whose weight is channels_last writes a channels_last map, and the 
 layers after it keep that layout, so converting the networks' 4-D weights once (and each batch,
 which is only the first layer's input) is enough for every convolution of a step to run on
 (N, H, W, C)-ordered maps, which oneDNN's CPU kernels and GPU tensor cores prefer. The values
-are the same up to float rounding. The layout does not reach files: ``load_state_dict`` copies
-values into a model's own tensors whatever their strides, so a student saved from a
-channels_last run loads into the plain, contiguous task model, and a run resumes either way.
+are the same up to float rounding. Checkpoints need nothing either: ``load_state_dict`` copies
+values into a model's own tensors whatever the strides of the saved ones, so a student saved
+from a channels_last run loads into the plain, contiguous task model.
 """
 import traceback
 from contextlib import contextmanager
