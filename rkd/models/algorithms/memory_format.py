@@ -26,14 +26,6 @@ LOGGED_CHANNELS_LAST = (
 ONEDNN_CHANNEL_BLOCK = 16
 
 
-def check_flag(value: Any, name: str) -> bool:
-    """``value`` if it is a bool, else a TypeError naming the setting ``name``: a string such
-    as ``'False'`` would otherwise count as true."""
-    if not isinstance(value, bool):
-        raise TypeError(f'{name} must be True or False, got {value!r}')
-    return value
-
-
 def unsafe_strided_1x1_convs(model: nn.Module) -> List[str]:
     """The trained convolutions of ``model`` that oneDNN's CPU kernel mis-differentiates on
     channels_last maps (see :data:`ONEDNN_CHANNEL_BLOCK`)."""
@@ -64,10 +56,14 @@ LAYOUT_ERRORS = ('view size is not compatible', 'must be contiguous')
 @contextmanager
 def explained_layout_errors() -> Iterator[None]:
     """Inside the block, an error of a layer that needs a contiguous map (:data:`LAYOUT_ERRORS`)
-    is re-raised saying which line it came from and how to turn channels_last off."""
+    is re-raised saying which line it came from and how to turn channels_last off. The error
+    may be the cause of another (a build probe's report): the first one raised is read."""
     try:
         yield
-    except RuntimeError as error:
+    except RuntimeError as raised:
+        error = raised
+        while error.__cause__ is not None:
+            error = error.__cause__
         if not any(text in str(error) for text in LAYOUT_ERRORS):
             raise
         where = traceback.extract_tb(error.__traceback__)[-1]

@@ -1,7 +1,7 @@
 """The model the runner sees: a trained student distilled from one frozen teacher."""
 import traceback
 from contextlib import nullcontext
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.logging import print_log
@@ -15,7 +15,7 @@ from .batch_of_one import explained_batch_of_one
 from .feature_teacher import FeatureTeacher
 from .folded_bn import BNFolding, find_pairs
 from .memory_format import (LOGGED_CHANNELS_LAST, channels_last_batch, check_channels_last,
-                            check_flag, explained_layout_errors)
+                            explained_layout_errors)
 from .model_builder import build_task_model, initialise_for_probe
 from .probe_state import probing, stops_at_features
 from .stride_pairing import AUTO, pair_levels
@@ -81,8 +81,8 @@ class SingleTeacherDistill(BaseModel):
             weights in the channels_last memory format and every batch is converted to it, so
             their convolutions read and write (N, H, W, C)-ordered maps, which oneDNN's CPU
             convolutions (and GPU tensor cores) run faster; the same values up to float
-            rounding (``memory_format.py``). Off by default: a model that views its maps as
-            contiguous (``.view`` after a permute) fails on them.
+            rounding (``memory_format.py``). Off by default: a model that needs contiguous
+            maps (a ``.view`` of one, some mmcv ops) cannot run in it and is refused at build.
     """
 
     def __init__(self,
@@ -105,10 +105,10 @@ class SingleTeacherDistill(BaseModel):
         self.teacher_bn_mode = check_bn_mode(teacher.pop('bn_mode', 'eval'))
         dtype = teacher.pop('dtype', None)
         cast_to = teacher_dtype(dtype)
-        fold_bn = check_flag(teacher.pop('fold_bn', True), 'model.teacher.fold_bn')
-        teacher_channels_last = check_flag(teacher.pop('channels_last', False),
-                                           'model.teacher.channels_last')
-        self.channels_last = check_flag(channels_last, 'model.channels_last')
+        fold_bn = _check_flag(teacher.pop('fold_bn', True), 'model.teacher.fold_bn')
+        teacher_channels_last = _check_flag(teacher.pop('channels_last', False),
+                                            'model.teacher.channels_last')
+        self.channels_last = _check_flag(channels_last, 'model.channels_last')
         # The build's probes run the teacher as built (stride pairing runs it directly).
         self.teacher_dtype: Optional[torch.dtype] = None
         self.teacher_folding: Optional[BNFolding] = None
@@ -227,10 +227,7 @@ class SingleTeacherDistill(BaseModel):
         channels, *size = probe_input_shape
         with explained_layout_errors():
             inputs, samples = synthetic_batch(self.student, 2, size, channels)
-            inputs = channels_last_batch(inputs)
-            with probing(self.student):
-                self.teacher_features(inputs, samples)
-                self.student.loss(inputs, samples)
+            self.probe_features(channels_last_batch(inputs), samples)
             # heads may convert the samples of a training step in place: fresh ones
             inputs, samples = synthetic_batch(self.student, 2, size, channels)
             with probing(self.student, training=False):
@@ -347,6 +344,14 @@ class SingleTeacherDistill(BaseModel):
         if mode in ('predict', 'tensor'):
             return self.student(inputs, data_samples, mode=mode)
         raise RuntimeError(f'Invalid mode "{mode}": use "loss", "predict" or "tensor".')
+
+
+def _check_flag(value: Any, name: str) -> bool:
+    """``value`` if it is a bool, else a TypeError naming the setting ``name``: a string such
+    as ``'False'`` would otherwise count as true."""
+    if not isinstance(value, bool):
+        raise TypeError(f'{name} must be True or False, got {value!r}')
+    return value
 
 
 def _probed(network: str, batch: str, recorders, run: Callable[[], List[torch.Tensor]]
